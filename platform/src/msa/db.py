@@ -1,0 +1,113 @@
+"""A service's database: one async engine (one pool) and Alembic migrations at start.
+
+Each service has its own database and role. At start the platform's own tables
+(outbox, inbox, idempotency keys, sagas) are migrated first, with their own
+version table, then the service's migrations. An advisory lock makes replicas
+that start together migrate one at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+PLATFORM_MIGRATIONS = Path(__file__).parent / "migrations"
+PLATFORM_VERSION_TABLE = "msa_alembic_version"
+SERVICE_VERSION_TABLE = "alembic_version"
+_MIGRATION_LOCK = 0x6D73_6130  # "msa0": advisory lock key for migrations
+
+_log = logging.getLogger("msa.db")
+
+
+def asyncpg_url(url: str) -> str:
+    """`postgresql://…` → `postgresql+asyncpg://…` (other drivers are left alone)."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+asyncpg")
+    return parsed.render_as_string(hide_password=False)
+
+
+def create_engine(url: str, pool_size: int = 5, application_name: str = "msa") -> AsyncEngine:
+    """One engine per service: a small pool sized for a shared 2-core machine."""
+    return create_async_engine(
+        asyncpg_url(url),
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_timeout=10,
+        pool_recycle=1800,
+        connect_args={
+            "server_settings": {"application_name": application_name},
+            "timeout": 5,
+        },
+    )
+
+
+async def migrate(engine: AsyncEngine, service_migrations: Path | None) -> None:
+    """Bring the platform tables and then the service's tables to their newest revision."""
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _MIGRATION_LOCK})
+        try:
+            await conn.commit()
+            await conn.run_sync(_upgrade, PLATFORM_MIGRATIONS, PLATFORM_VERSION_TABLE)
+            if service_migrations is not None:
+                await conn.run_sync(_upgrade, service_migrations, SERVICE_VERSION_TABLE)
+        finally:
+            await conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _MIGRATION_LOCK})
+            await conn.commit()
+
+
+def _upgrade(connection: Connection, location: Path, version_table: str) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(location))
+    config.attributes["connection"] = connection
+    config.attributes["version_table"] = version_table
+    command.upgrade(config, "head")
+    connection.commit()
+
+
+def run_alembic_env() -> None:
+    """The body of every `migrations/env.py`: run on the connection the platform passes in.
+
+    A service's env.py is two lines (import and call), so no service copies
+    migration plumbing.
+    """
+    from alembic import context
+
+    config = context.config
+    connection = config.attributes.get("connection")
+    if connection is None:
+        raise RuntimeError("migrations run through msa.db.migrate(), not the alembic CLI")
+    context.configure(
+        connection=connection,
+        version_table=config.attributes.get("version_table", SERVICE_VERSION_TABLE),
+        transaction_per_migration=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def ping(engine: AsyncEngine, timeout: float = 1.0) -> bool:
+    """True when the database answers within `timeout` seconds."""
+    try:
+        async with asyncio.timeout(timeout), engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        return True
+    except Exception:
+        return False
+
+
+@asynccontextmanager
+async def transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection inside a transaction: committed on success, rolled back on error."""
+    async with engine.begin() as conn:
+        yield conn

@@ -1,0 +1,41 @@
+"""Test-only fault hooks: kill this process at a named point.
+
+Off by default. Enabled with `MSA_FAULTS="point[@n],..."` (die at the n-th time
+the point is reached, default the first) and never in production: settings
+refuse `MSA_FAULTS` when `MSA_ENV=production`, and `arm` checks again.
+Crash tests use it to stop a process exactly between two steps of its work.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+
+_armed: dict[str, int] = {}
+_hits: dict[str, int] = {}
+_log = logging.getLogger("msa.faults")
+
+
+def arm(spec: str, env: str) -> None:
+    """Arm the points in `spec` ("name@n,..."); refused outside dev/test."""
+    if not spec:
+        return
+    if env not in ("dev", "test"):
+        raise RuntimeError("fault hooks can only be armed in dev or test")
+    for item in spec.split(","):
+        name, _, nth = item.strip().partition("@")
+        if name:
+            _armed[name] = int(nth or 1)
+
+
+def point(name: str) -> None:
+    """A place where a crash test may kill the process (SIGKILL: no cleanup runs)."""
+    if not _armed or name not in _armed:
+        return
+    _hits[name] = _hits.get(name, 0) + 1
+    if _hits[name] == _armed[name]:
+        _log.warning("fault point %s reached: killing this process", name)
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+        os.kill(os.getpid(), signal.SIGKILL)

@@ -1,0 +1,160 @@
+"""Consumers with an inbox: each event's effect happens exactly once.
+
+A subscription is a handler for one event type. For each delivered message the
+consumer, in ONE transaction, records `(consumer, event_id)` in the inbox and runs
+the handler; a duplicate finds its inbox row and is only acked. After
+`max_attempts` failed deliveries the message goes to the dead-letter stream
+(`dlq.<consumer>.<event type>`), from which `msa dlq replay` re-publishes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from msa import faults
+from msa.events import DLQ_SUBJECT_PREFIX, Event, event_class, stream_name
+from msa.tables import inbox
+
+if TYPE_CHECKING:
+    from msa.service import Runtime
+
+_log = logging.getLogger("msa.inbox")
+
+# Test-only switch: turn the inbox dedupe off to prove the checkers notice.
+DEDUPE = True
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What a handler gets besides the event: the transaction and where it came from."""
+
+    conn: AsyncConnection
+    runtime: Runtime
+    event_id: uuid.UUID
+    event_type: str
+    attempt: int
+
+
+Handler = Callable[[Delivery, Any], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """`handler` runs once per event of `event_type` for consumer `name`."""
+
+    event_type: str
+    handler: Handler
+    name: str = ""
+    max_attempts: int = 5
+    batch: int = 64
+
+    def consumer_name(self, service: str) -> str:
+        return self.name or f"{service}__{self.event_type.replace('.', '_')}"
+
+
+def subscribe(event_type: str, *, name: str = "", max_attempts: int = 5
+              ) -> Callable[[Handler], Subscription]:
+    """Decorator: turn `async def handler(delivery, event)` into a Subscription."""
+
+    def wrap(handler: Handler) -> Subscription:
+        return Subscription(event_type, handler, name=name, max_attempts=max_attempts)
+
+    return wrap
+
+
+async def run_consumer(runtime: Runtime, sub: Subscription) -> None:
+    """Pull and handle `sub`'s events forever."""
+    broker = runtime.broker
+    assert broker is not None
+    durable = sub.consumer_name(runtime.name)
+    publisher = sub.event_type.split(".", 1)[0]
+    psub = await broker.js.pull_subscribe(
+        sub.event_type,
+        durable=durable,
+        stream=stream_name(publisher),
+        config=ConsumerConfig(
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_wait=30,
+            max_deliver=-1,
+            max_ack_pending=1000,
+        ),
+    )
+    while True:
+        try:
+            messages = await psub.fetch(sub.batch, timeout=1.0)
+        except (NatsTimeout, TimeoutError):
+            continue
+        for msg in messages:
+            await handle_message(runtime, sub, durable, msg)
+
+
+async def handle_message(runtime: Runtime, sub: Subscription, consumer: str, msg: Msg) -> None:
+    headers = msg.headers or {}
+    attempt = msg.metadata.num_delivered or 1
+    try:
+        event_id = uuid.UUID(headers.get("Msa-Event-Id", ""))
+    except ValueError:
+        await _dead_letter(runtime, consumer, msg, "message has no valid Msa-Event-Id")
+        return
+    try:
+        event = _decode(sub.event_type, msg.data)
+        async with runtime.db.begin() as conn:
+            if await _first_time(conn, consumer, event_id, sub.event_type):
+                await sub.handler(Delivery(conn, runtime, event_id, sub.event_type, attempt), event)
+        faults.point("consumer.after_commit")  # effect committed, not yet acked
+        await msg.ack()
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        if attempt >= sub.max_attempts:
+            _log.error("event %s failed %d times: dead-lettered", event_id, attempt,
+                       exc_info=True)
+            await _dead_letter(runtime, consumer, msg, f"{type(exc).__name__}: {exc}")
+        else:
+            _log.warning("event %s failed (attempt %d): %s", event_id, attempt, exc)
+            await msg.nak(delay=min(0.2 * 2**attempt, 10.0))
+
+
+async def _first_time(conn: AsyncConnection, consumer: str, event_id: uuid.UUID,
+                      event_type: str) -> bool:
+    result = await conn.execute(
+        pg_insert(inbox)
+        .values(consumer=consumer, event_id=event_id, event_type=event_type)
+        .on_conflict_do_nothing()
+        .returning(inbox.c.event_id)
+    )
+    inserted = result.first() is not None
+    return inserted or not DEDUPE
+
+
+def _decode(event_type: str, data: bytes) -> Any:
+    payload = json.loads(data)
+    schema: type[Event] | None = event_class(event_type)
+    return schema.model_validate(payload) if schema else payload
+
+
+async def _dead_letter(runtime: Runtime, consumer: str, msg: Msg, reason: str) -> None:
+    broker = runtime.broker
+    assert broker is not None
+    headers = dict(msg.headers or {})
+    headers.pop("Nats-Msg-Id", None)
+    headers.update({
+        "Msa-Dlq-Consumer": consumer,
+        "Msa-Dlq-Subject": msg.subject,
+        "Msa-Dlq-Reason": reason[:500],
+    })
+    await broker.publish(f"{DLQ_SUBJECT_PREFIX}.{consumer}", msg.data, headers)
+    await msg.ack()

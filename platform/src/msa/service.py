@@ -1,0 +1,286 @@
+"""The service app factory: what every service gets without writing it.
+
+A service declares itself once:
+
+    service = ServiceDefinition(
+        "catalog",
+        routers=[api.router],
+        migrations=Path(__file__).parent / "migrations",
+        consumers=[consumers.rating_changed],
+    )
+    create_app = service.create_app
+
+and `create_app(settings)` builds a FastAPI app with typed settings, `/healthz`,
+`/readyz`, `/metrics`, JSON logs, problem+json errors, its database migrated at
+start, an outbox relay, inbox consumers, background tasks, service clients and a
+graceful shutdown. The composition root is `Runtime`: nothing connects at import.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from msa import db
+from msa.client import ServiceClient
+from msa.errors import ConfigError
+from msa.metrics import BUILD_INFO, ObservedApp, metrics_response
+from msa.problems import install_problem_handlers, problem_response
+from msa.settings import ServiceSettings, load_settings
+from msa.system import System, load_system
+
+if TYPE_CHECKING:
+    from msa.messaging import Broker, Subscription
+
+_log = logging.getLogger("msa.service")
+
+StartupHook = Callable[["Runtime"], Awaitable[None]]
+BackgroundTask = Callable[["Runtime"], Awaitable[None]]
+
+
+@dataclass
+class Colocation:
+    """Services running in this process (monolith mode): name → ASGI app."""
+
+    apps: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Runtime:
+    """Everything a running service holds: settings, database, broker, clients."""
+
+    definition: ServiceDefinition
+    settings: ServiceSettings
+    system: System
+    colocation: Colocation | None = None
+    engine: AsyncEngine | None = None
+    broker: Broker | None = None
+    migrated: bool = False
+    started: bool = False
+    _clients: dict[str, ServiceClient] = field(default_factory=dict)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.definition.name
+
+    @property
+    def db(self) -> AsyncEngine:
+        if self.engine is None:
+            raise RuntimeError(f"service {self.name!r} has no database")
+        return self.engine
+
+    def client(self, target: str) -> ServiceClient:
+        """The one client this process uses to call `target`."""
+        existing = self._clients.get(target)
+        if existing is not None:
+            return existing
+        me = self.system.service(self.name)
+        callee = self.system.service(target)
+        if self.colocation and target in self.colocation.apps:
+            import httpx
+
+            transport = httpx.ASGITransport(app=self.colocation.apps[target])
+            client = ServiceClient(self.name, target, [f"http://{target}"],
+                                   edge=me.edge(target), transport=transport)
+        else:
+            urls = self.settings.addresses.get(target) or [
+                f"http://127.0.0.1:{port}" for port in callee.ports
+            ]
+            client = ServiceClient(self.name, target, urls, edge=me.edge(target))
+        self._clients[target] = client
+        return client
+
+    def spawn(self, name: str, work: Callable[[], Awaitable[None]]) -> None:
+        """Run `work` in the background for the life of the service, restarting it on error."""
+
+        async def forever() -> None:
+            delay = 0.2
+            while True:
+                try:
+                    await work()
+                    return
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    _log.exception("background task %s failed; restarting in %.1fs", name, delay)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 5.0)
+
+        self._tasks.append(asyncio.create_task(forever(), name=f"{self.name}:{name}"))
+
+    async def readiness(self) -> dict[str, bool]:
+        checks: dict[str, bool] = {"started": self.started}
+        if self.engine is not None:
+            checks["database"] = await db.ping(self.engine)
+            checks["migrations"] = self.migrated
+        if self.broker is not None:
+            checks["nats"] = self.broker.connected
+        return checks
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        for client in self._clients.values():
+            await client.aclose()
+        self._clients.clear()
+        if self.broker is not None:
+            await self.broker.close()
+        if self.engine is not None:
+            await self.engine.dispose()
+
+
+class ServiceDefinition:
+    """What a service is made of; `create_app` builds it from settings."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        routers: Sequence[APIRouter] = (),
+        migrations: Path | None = None,
+        consumers: Sequence[Subscription] = (),
+        on_startup: Sequence[StartupHook] = (),
+        background: Sequence[BackgroundTask] = (),
+        title: str | None = None,
+    ) -> None:
+        self.name = name
+        self.routers = list(routers)
+        self.migrations = migrations
+        self.consumers = list(consumers)
+        self.on_startup = list(on_startup)
+        self.background = list(background)
+        self.title = title or name
+
+    def create_app(
+        self,
+        settings: ServiceSettings | None = None,
+        *,
+        system: System | None = None,
+        colocation: Colocation | None = None,
+    ) -> FastAPI:
+        """Build the service's ASGI app. Nothing connects until the app starts."""
+        settings = settings or load_settings(self.name)
+        system = system or load_system(settings.system_file)
+        spec = system.service(self.name)
+        if spec.database and settings.database_url is None:
+            raise ConfigError(f"{self.name}: setting MSA_DATABASE_URL is missing")
+        runtime = Runtime(self, settings, system, colocation)
+
+        @contextlib.asynccontextmanager
+        async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+            await self._start(runtime)
+            try:
+                yield
+            finally:
+                await runtime.close()
+
+        app = FastAPI(
+            title=f"{self.title} ({system.system.name})",
+            version=settings.version,
+            lifespan=lifespan,
+            openapi_url="/openapi.json",
+            docs_url="/docs",
+            redoc_url=None,
+        )
+        app.state.runtime = runtime
+        install_problem_handlers(app)
+        for router in self.routers:
+            app.include_router(router)
+        _add_operational_routes(app, runtime)
+        app.add_middleware(ObservedApp, service=self.name)
+        BUILD_INFO.info({"service": self.name, "version": settings.version,
+                         "git_sha": settings.git_sha})
+        return app
+
+    async def _start(self, runtime: Runtime) -> None:
+        settings = runtime.settings
+        spec = runtime.system.service(self.name)
+        if spec.database:
+            assert settings.database_url is not None
+            runtime.engine = db.create_engine(
+                settings.database_url.get_secret_value(),
+                pool_size=settings.db_pool_size,
+                application_name=settings.instance_name,
+            )
+            await _retry("database", lambda: db.migrate(runtime.db, self.migrations))
+            runtime.migrated = True
+        if spec.publishes or spec.consumes:
+            from msa.messaging import Broker
+
+            runtime.broker = Broker(settings.nats_url, settings.instance_name)
+            await _retry("nats", runtime.broker.connect)
+            await runtime.broker.ensure_streams(runtime.system)
+        for hook in self.on_startup:
+            await hook(runtime)
+        if runtime.broker is not None and spec.database:
+            from msa.messaging import start_messaging
+
+            start_messaging(runtime, self.consumers)
+        for task in self.background:
+            runtime.spawn(getattr(task, "__name__", "task"), lambda task=task: task(runtime))
+        runtime.started = True
+        _log.info("service started", extra={"port": settings.port})
+
+
+def get_runtime(request: Request) -> Runtime:
+    """FastAPI dependency: the runtime of the service handling `request`."""
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def _add_operational_routes(app: FastAPI, runtime: Runtime) -> None:
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "service": runtime.name}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> JSONResponse:
+        checks = await runtime.readiness()
+        if all(checks.values()):
+            return JSONResponse({"status": "ready", "service": runtime.name, "checks": checks})
+        failing = ", ".join(name for name, ok in checks.items() if not ok)
+        return problem_response(503, "Not ready", f"not ready: {failing}", "/readyz",
+                                checks=checks)
+
+    app.add_route("/metrics", metrics_response, include_in_schema=False)
+
+
+async def _retry(what: str, attempt: Callable[[], Awaitable[Any]], seconds: float = 30) -> None:
+    """Keep trying `attempt` for a while: dependencies may still be starting."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    delay = 0.1
+    while True:
+        try:
+            await attempt()
+            return
+        except (OSError, ConnectionError, TimeoutError) as exc:
+            if loop.time() > deadline:
+                raise ConfigError(f"{what} unreachable: {exc}") from exc
+        except Exception as exc:
+            if loop.time() > deadline or not _is_transient(exc):
+                raise
+        _log.warning("%s not reachable yet; retrying", what)
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 2.0)
+
+
+def _is_transient(exc: BaseException) -> bool:
+    name = type(exc).__name__
+    return any(word in name for word in ("Connect", "Timeout", "CannotConnect", "NoServers")) or (
+        "connection" in str(exc).lower()
+    )
