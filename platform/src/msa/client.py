@@ -51,6 +51,12 @@ class ServiceTimeout(ServiceCallError):
 class RemoteProblem(ServiceCallError):
     """The callee answered with an error (4xx/5xx) and a problem body."""
 
+    def __init__(self, target: str, message: str, status: int | None = None,
+                 problem: dict[str, Any] | None = None,
+                 response: httpx.Response | None = None) -> None:
+        super().__init__(target, message, status, problem)
+        self.response = response
+
     @property
     def detail(self) -> str:
         return str(self.problem.get("detail") or self.problem.get("title") or "")
@@ -93,17 +99,20 @@ class ServiceClient:
         path: str,
         *,
         json: Any = None,
-        params: Mapping[str, Any] | None = None,
+        content: bytes | None = None,
+        params: Any = None,
         headers: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
         timeout: float | None = None,
         retries: int | None = None,
+        passthrough: bool = False,
     ) -> httpx.Response:
         """Send a request; raise a `ServiceCallError` for anything but 2xx/3xx.
 
         Calls that are safe to repeat (GET/PUT/DELETE, or any call with an
         idempotency key) are retried with exponential backoff and jitter while
-        the deadline allows.
+        the deadline allows. With `passthrough`, error answers are returned
+        rather than raised (a proxy relays them as they are).
         """
         method = method.upper()
         deadline = time.monotonic() + (timeout or self.edge.timeout)
@@ -121,13 +130,20 @@ class ServiceClient:
             if remaining <= 0:
                 break
             try:
-                return await self._send_once(method, path, json, params, send_headers, remaining)
-            except (ServiceUnavailable, ServiceTimeout) as exc:
-                error = exc
+                response = await self._send_once(method, path, json, content, params,
+                                                 send_headers, remaining)
             except RemoteProblem as exc:
+                if passthrough and exc.response is not None and exc.status not in (502, 503, 504):
+                    return exc.response
                 if exc.status not in (502, 503, 504):
                     raise
                 error = exc
+                if passthrough and attempt + 1 >= attempts and exc.response is not None:
+                    return exc.response
+            except (ServiceUnavailable, ServiceTimeout) as exc:
+                error = exc
+            else:
+                return response
             if attempt + 1 < attempts:
                 backoff = min(1.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.5)
                 await asyncio.sleep(min(backoff, max(0.0, deadline - time.monotonic())))
@@ -138,14 +154,16 @@ class ServiceClient:
         method: str,
         path: str,
         json: Any,
-        params: Mapping[str, Any] | None,
+        content: bytes | None,
+        params: Any,
         headers: dict[str, str],
         budget: float,
     ) -> httpx.Response:
         started = time.perf_counter()
         outcome = "error"
         try:
-            response = await self._send_to_a_replica(method, path, json, params, headers, budget)
+            response = await self._send_to_a_replica(method, path, json, content, params, headers,
+                                                     budget)
             outcome = str(response.status_code)
         except ServiceTimeout:
             outcome = "timeout"
@@ -164,6 +182,7 @@ class ServiceClient:
                 f"{method} {path} answered {response.status_code}",
                 status=response.status_code,
                 problem=_problem_of(response),
+                response=response,
             )
         return response
 
@@ -172,7 +191,8 @@ class ServiceClient:
         method: str,
         path: str,
         json: Any,
-        params: Mapping[str, Any] | None,
+        content: bytes | None,
+        params: Any,
         headers: dict[str, str],
         budget: float,
     ) -> httpx.Response:
@@ -182,8 +202,8 @@ class ServiceClient:
             try:
                 async with asyncio.timeout(budget):
                     return await self._http.request(
-                        method, base + path, json=json, params=params, headers=headers,
-                        timeout=budget,
+                        method, base + path, json=json, content=content, params=params,
+                        headers=headers, timeout=budget,
                     )
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 last = exc  # nothing was sent: the next replica may take it

@@ -122,3 +122,17 @@ def _new_request_id() -> str:
     import uuid
 
     return uuid.uuid4().hex
+
+SAGAS_STARTED = Counter("msa_sagas_started_total", "Sagas started", ["service", "saga"])
+SAGAS_ENDED = Counter(
+    "msa_sagas_ended_total", "Sagas that reached an end state", ["service", "saga", "status"]
+)
+SAGA_STEP_LATENCY = Histogram(
+    "msa_saga_step_duration_seconds",
+    "Duration of one saga step attempt, by outcome",
+    ["service", "saga", "step", "direction", "outcome"],
+    buckets=LATENCY_BUCKETS,
+)
+SAGAS_IN_FLIGHT = Gauge(
+    "msa_sagas_in_flight", "Sagas being driven by this process", ["service", "saga"]
+)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ from msa.system import System, load_system
 
 if TYPE_CHECKING:
     from msa.messaging import Broker, Subscription
+    from msa.sagas import SagaDefinition, SagaEngine
 
 _log = logging.getLogger("msa.service")
 
@@ -64,8 +66,10 @@ class Runtime:
     colocation: Colocation | None = None
     engine: AsyncEngine | None = None
     broker: Broker | None = None
+    sagas: SagaEngine | None = None
     migrated: bool = False
     started: bool = False
+    state: dict[str, Any] = field(default_factory=dict)  # the service's own long-lived objects
     _clients: dict[str, ServiceClient] = field(default_factory=dict)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -134,6 +138,8 @@ class Runtime:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
+        if self.sagas is not None:
+            await self.sagas.close()
         for client in self._clients.values():
             await client.aclose()
         self._clients.clear()
@@ -155,6 +161,7 @@ class ServiceDefinition:
         consumers: Sequence[Subscription] = (),
         on_startup: Sequence[StartupHook] = (),
         background: Sequence[BackgroundTask] = (),
+        sagas: Sequence[SagaDefinition] = (),
         title: str | None = None,
     ) -> None:
         self.name = name
@@ -163,6 +170,7 @@ class ServiceDefinition:
         self.consumers = list(consumers)
         self.on_startup = list(on_startup)
         self.background = list(background)
+        self.sagas = list(sagas)
         self.title = title or name
 
     def create_app(
@@ -200,6 +208,10 @@ class ServiceDefinition:
         install_problem_handlers(app)
         for router in self.routers:
             app.include_router(router)
+        if self.sagas:
+            from msa.sagas.api import router as saga_router
+
+            app.include_router(saga_router)
         _add_operational_routes(app, runtime)
         app.add_middleware(ObservedApp, service=self.name)
         BUILD_INFO.info({"service": self.name, "version": settings.version,
@@ -230,8 +242,13 @@ class ServiceDefinition:
             from msa.messaging import start_messaging
 
             start_messaging(runtime, self.consumers)
+        if self.sagas and runtime.engine is not None:
+            from msa.sagas import SagaEngine
+
+            runtime.sagas = SagaEngine(runtime, self.sagas)
+            runtime.spawn("saga-recovery", runtime.sagas.recover_forever)
         for task in self.background:
-            runtime.spawn(getattr(task, "__name__", "task"), lambda task=task: task(runtime))
+            runtime.spawn(getattr(task, "__name__", "task"), functools.partial(task, runtime))
         runtime.started = True
         _log.info("service started", extra={"port": settings.port})
 

@@ -31,6 +31,7 @@ class Team(_Strict):
     name: str = ""
     description: str = ""
     github: str = Field(default="", description="Handle used in CODEOWNERS, e.g. @org/team")
+    paths: list[str] = Field(default_factory=list, description="other paths the team owns")
 
 
 class Edge(_Strict):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import TYPE_CHECKING
 
 from msa.messaging.broker import Broker
@@ -21,6 +22,6 @@ def start_messaging(runtime: Runtime, consumers: Sequence[Subscription]) -> None
     """Start the outbox relay (if the service publishes) and every consumer."""
     spec = runtime.system.service(runtime.name)
     if spec.publishes:
-        runtime.spawn("outbox-relay", lambda: run_relay(runtime))
+        runtime.spawn("outbox-relay", partial(run_relay, runtime))
     for sub in consumers:
-        runtime.spawn(f"consume:{sub.event_type}", lambda sub=sub: run_consumer(runtime, sub))
+        runtime.spawn(f"consume:{sub.event_type}", partial(run_consumer, runtime, sub))

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import uuid
 
-from pydantic import BaseModel
-
 from msa.events import Event
+from pydantic import BaseModel
 
 
 class OrderLine(BaseModel):

@@ -1,0 +1,39 @@
+# The bookstore on msa. `make up` and `make test` install what they need.
+SHELL := /bin/bash
+UV ?= $(shell command -v uv 2>/dev/null || echo .venv-tools/bin/uv)
+VENV := .venv
+STAMP := $(VENV)/.synced
+
+.PHONY: up up-monolith down test check docs clean bench-checkout chaos
+
+$(UV):
+	python3 -m venv .venv-tools && .venv-tools/bin/pip install --quiet uv
+
+$(STAMP): $(UV) uv.lock pyproject.toml platform/pyproject.toml $(wildcard services/*/pyproject.toml)
+	$(UV) sync --frozen --quiet
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+up: $(STAMP)
+	$(VENV)/bin/msa up
+
+up-monolith: $(STAMP)
+	$(VENV)/bin/msa up --mode monolith
+
+down: $(STAMP)
+	$(VENV)/bin/msa down
+
+test: $(STAMP)
+	$(VENV)/bin/pytest -q
+
+check: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy platform/src services/*/src
+	$(VENV)/bin/msa docs --check
+
+docs: $(STAMP)
+	$(VENV)/bin/msa docs
+
+clean:
+	rm -rf .pytest_cache .mypy_cache .ruff_cache

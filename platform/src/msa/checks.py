@@ -1,0 +1,110 @@
+"""Running a system's invariant checkers (`msa check`) against its services' audit APIs.
+
+The platform knows nothing of what the invariants are: a system names a
+`CheckSuite` in system.toml (`[system] checks = "package.module:NAME"`). A check
+reads each service only through its HTTP API (`/internal/<service>/audit`), never
+its database, and returns counts and violations.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from msa.errors import ConfigError, MsaError
+
+
+@dataclass
+class CheckResult:
+    """One invariant: what was counted and every violation found."""
+
+    name: str
+    counts: dict[str, int] = field(default_factory=dict)
+    violations: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+
+class SystemAccess:
+    """Reads services' APIs by name, as an operator tool does."""
+
+    def __init__(self, addresses: dict[str, list[str]], headers: dict[str, str] | None = None,
+                 timeout: float = 10.0) -> None:
+        self.addresses = addresses
+        self._http = httpx.AsyncClient(timeout=timeout, headers=headers or {})
+
+    def url(self, service: str, path: str) -> str:
+        bases = self.addresses.get(service)
+        if not bases:
+            raise ConfigError(f"no address for service {service!r}")
+        return bases[0].rstrip("/") + path
+
+    async def get(self, service: str, path: str, **params: Any) -> Any:
+        try:
+            response = await self._http.get(self.url(service, path), params=params or None)
+        except httpx.HTTPError as exc:
+            raise MsaError(f"{service} is unreachable: {type(exc).__name__}") from None
+        if response.status_code >= 400:
+            raise MsaError(f"{service} answered {response.status_code} to GET {path}")
+        return response.json()
+
+    async def post(self, service: str, path: str, body: Any, *,
+                   headers: dict[str, str] | None = None) -> Any:
+        response = await self._http.post(self.url(service, path), json=body, headers=headers)
+        if response.status_code >= 400:
+            raise MsaError(f"{service} answered {response.status_code} to POST {path}: "
+                           f"{response.text[:200]}")
+        return response.json()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+
+Check = Callable[[SystemAccess], Awaitable[CheckResult]]
+Quiet = Callable[[SystemAccess], Awaitable[str | None]]
+
+
+@dataclass(frozen=True)
+class CheckSuite:
+    """A system's invariants, and how to tell that the system has gone quiet.
+
+    `quiet(access)` returns None when nothing is in flight, or a short reason
+    (e.g. "3 orders pending") while work is still settling.
+    """
+
+    checks: Sequence[Check]
+    quiet: Quiet | None = None
+
+    async def wait_quiet(self, access: SystemAccess, timeout: float) -> str | None:
+        """Wait until quiet; returns None, or what was still busy at the deadline."""
+        if self.quiet is None:
+            return None
+        deadline = time.monotonic() + timeout
+        while True:
+            busy = await self.quiet(access)
+            if busy is None or time.monotonic() > deadline:
+                return busy
+            await asyncio.sleep(0.25)
+
+    async def run(self, access: SystemAccess) -> list[CheckResult]:
+        return list(await asyncio.gather(*(check(access) for check in self.checks)))
+
+
+def load_suite(path: str) -> CheckSuite:
+    """Import the suite system.toml names (`package.module:NAME`)."""
+    from msa.serve import load_factory
+
+    try:
+        suite = load_factory(path)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"cannot load checks {path!r}: {exc}") from None
+    if not isinstance(suite, CheckSuite):
+        raise ConfigError(f"{path} is not an msa.checks.CheckSuite")
+    return suite

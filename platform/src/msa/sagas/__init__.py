@@ -1,0 +1,30 @@
+"""Durable sagas: ordered steps with compensations, persisted, resumable, fenced.
+
+A saga is declared once as ordered `Step`s. Remote steps call another service
+with the key `<saga id>:<step>` (compensations `<saga id>:<step>:undo`), so a
+repeat after a crash is harmless. Local steps run in the same transaction that
+records their outcome, so they happen exactly once.
+
+Participants must make an action and its compensation commute per reference (a
+compensation that arrives first leaves a tombstone that refuses the late action),
+because a timed-out call may still arrive. That is why a failed step is itself
+compensated along with the steps before it.
+
+State lives in the orchestrating service's database (`msa_saga`, `msa_saga_step`).
+One driver at a time: a driver holds a lease (owner, lease_until) and a fence
+number; every write is conditional on both, so a paused driver that wakes up after
+losing its lease cannot record anything.
+"""
+
+from msa.sagas.definition import (
+    SagaContext,
+    SagaDefinition,
+    SagaRefused,
+    Step,
+    StepFailed,
+)
+from msa.sagas.engine import SagaEngine
+
+__all__ = [
+    "SagaContext", "SagaDefinition", "SagaEngine", "SagaRefused", "Step", "StepFailed",
+]

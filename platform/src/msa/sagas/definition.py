@@ -1,0 +1,82 @@
+"""How a saga is declared: its steps, their actions and compensations."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+if TYPE_CHECKING:
+    from msa.service import Runtime
+
+
+class StepFailed(Exception):
+    """A step definitely failed (e.g. the participant refused): compensate."""
+
+
+class SagaRefused(StepFailed):
+    """Raised by a step to end the saga with a business reason (e.g. out of stock)."""
+
+
+@dataclass
+class SagaContext:
+    """What a step's action or compensation receives."""
+
+    saga_id: uuid.UUID
+    data: dict[str, Any]
+    runtime: Runtime
+    key: str
+    attempt: int
+    conn: AsyncConnection | None = None  # set for local steps: the recording transaction
+
+    @property
+    def reference(self) -> str:
+        return str(self.saga_id)
+
+
+Action = Callable[[SagaContext], Awaitable[dict[str, Any] | None]]
+Compensation = Callable[[SagaContext], Awaitable[None]]
+Finish = Callable[[AsyncConnection, "SagaContext", str], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step. `local` steps run inside the transaction that records them.
+
+    A step with no compensation is a pivot: once it is done the saga can only go
+    forward, and the steps after it are retried until they succeed.
+    """
+
+    name: str
+    action: Action
+    compensation: Compensation | None = None
+    local: bool = False
+    deadline: float = 5.0  # seconds to keep retrying transient failures before compensating
+
+
+@dataclass(frozen=True)
+class SagaDefinition:
+    """A named sequence of steps, with hooks run when it ends.
+
+    `on_completed(conn, ctx, "")` and `on_compensated(conn, ctx, reason)` run in
+    the transaction that records the end state.
+    """
+
+    name: str
+    steps: tuple[Step, ...]
+    on_completed: Finish | None = None
+    on_compensated: Finish | None = None
+    lease_seconds: float = 10.0
+    names: tuple[str, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "names", tuple(step.name for step in self.steps))
+        if len(set(self.names)) != len(self.names):
+            raise ValueError(f"saga {self.name}: step names must be unique")
+
+    def pivot_passed(self, step_index: int) -> bool:
+        """True when a step before `step_index` cannot be compensated."""
+        return any(step.compensation is None for step in self.steps[:step_index])

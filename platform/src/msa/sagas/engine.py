@@ -1,0 +1,360 @@
+"""The saga engine: starts, drives, recovers and fences sagas."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, insert, literal_column, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from msa import faults
+from msa.client import RemoteProblem, ServiceCallError
+from msa.metrics import SAGA_STEP_LATENCY, SAGAS_ENDED, SAGAS_IN_FLIGHT, SAGAS_STARTED
+from msa.sagas.definition import SagaContext, SagaDefinition, Step, StepFailed
+from msa.tables import saga as saga_table
+from msa.tables import saga_step
+
+if TYPE_CHECKING:
+    from msa.service import Runtime
+
+_log = logging.getLogger("msa.sagas")
+ACTIVE = ("running", "compensating")
+TERMINAL = ("completed", "compensated", "failed")
+RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+# Test-only switch: skip compensations, to prove the checkers notice.
+SKIP_COMPENSATION = False
+
+
+@dataclass
+class _State:
+    id: uuid.UUID
+    name: str
+    status: str
+    step: int
+    data: dict[str, Any]
+    error: str | None
+    attempts: int
+    fence: int
+
+
+class _LeaseLost(Exception):
+    pass
+
+
+class SagaEngine:
+    """Drives the sagas of one service replica."""
+
+    def __init__(self, runtime: Runtime, definitions: list[SagaDefinition]) -> None:
+        self.runtime = runtime
+        self.definitions = {d.name: d for d in definitions}
+        self.instance = runtime.settings.instance_name
+        self.owner = f"{self.instance}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self._tasks: dict[uuid.UUID, asyncio.Task[str]] = {}
+        self._limit = asyncio.Semaphore(128)
+
+    # -- starting ------------------------------------------------------------
+
+    async def start(self, conn: AsyncConnection, name: str, data: dict[str, Any],
+                    saga_id: uuid.UUID | None = None) -> uuid.UUID:
+        """Record a new saga in the caller's transaction, leased to this replica.
+
+        Call `run(saga_id)` after the transaction commits to drive it at once;
+        if this process dies first, the recovery loop of any replica picks it up.
+        """
+        definition = self.definitions[name]
+        saga_id = saga_id or uuid.uuid4()
+        await conn.execute(insert(saga_table).values(
+            id=saga_id, saga_type=name, status="running", step=0, data=data, owner=self.owner,
+            lease_until=func.now() + _seconds(definition.lease_seconds), fence=1, attempts=0,
+        ))
+        SAGAS_STARTED.labels(self.runtime.name, name).inc()
+        return saga_id
+
+    def run(self, saga_id: uuid.UUID, fence: int = 1) -> asyncio.Task[str]:
+        """Drive a saga this replica holds in the background; the task ends with its status."""
+        existing = self._tasks.get(saga_id)
+        if existing is not None and not existing.done():
+            return existing
+        task = asyncio.create_task(self._guarded_drive(saga_id, fence))
+        self._tasks[saga_id] = task
+        task.add_done_callback(lambda _: self._tasks.pop(saga_id, None))
+        return task
+
+    # -- recovery ------------------------------------------------------------
+
+    async def recover_forever(self, interval: float = 0.5) -> None:
+        """Claim sagas whose driver is gone (lease expired) and drive them."""
+        first = True
+        while True:
+            try:
+                for saga_id, fence in await self._claim(reclaim_own=first):
+                    self.run(saga_id, fence)
+                first = False
+            except Exception:
+                _log.warning("saga recovery pass failed", exc_info=True)
+            await asyncio.sleep(interval)
+
+    async def _claim(self, reclaim_own: bool) -> list[tuple[uuid.UUID, int]]:
+        busy = list(self._tasks)
+        lease = max(d.lease_seconds for d in self.definitions.values())
+        orphaned = saga_table.c.lease_until < func.now()
+        if reclaim_own:
+            # a previous incarnation of this replica died: its sagas need no wait
+            orphaned = orphaned | saga_table.c.owner.like(f"{self.instance}:%")
+        conditions = [saga_table.c.status.in_(ACTIVE), orphaned,
+                      saga_table.c.next_attempt_at <= func.now(),
+                      saga_table.c.saga_type.in_(list(self.definitions))]
+        if busy:
+            conditions.append(~saga_table.c.id.in_(busy))
+        candidates = (
+            select(saga_table.c.id)
+            .where(*conditions)
+            .order_by(saga_table.c.next_attempt_at)
+            .limit(32)
+            .with_for_update(skip_locked=True)
+        )
+        async with self.runtime.db.begin() as conn:
+            rows = await conn.execute(
+                update(saga_table)
+                .where(saga_table.c.id.in_(candidates.scalar_subquery()))
+                .values(owner=self.owner, fence=saga_table.c.fence + 1,
+                        lease_until=func.now() + _seconds(lease), updated_at=func.now())
+                .returning(saga_table.c.id, saga_table.c.fence)
+            )
+            return [(row.id, row.fence) for row in rows]
+
+    # -- driving -------------------------------------------------------------
+
+    async def _guarded_drive(self, saga_id: uuid.UUID, fence: int) -> str:
+        async with self._limit:
+            try:
+                return await self._drive(saga_id, fence)
+            except _LeaseLost:
+                _log.info("saga %s: lease lost to another driver", saga_id)
+                return "lease-lost"
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                _log.exception("saga %s: driver failed; recovery will resume it", saga_id)
+                return "error"
+
+    async def _drive(self, saga_id: uuid.UUID, fence: int) -> str:
+        state = await self._load(saga_id, fence)
+        if state is None:
+            raise _LeaseLost
+        definition = self.definitions[state.name]
+        gauge = SAGAS_IN_FLIGHT.labels(self.runtime.name, state.name)
+        gauge.inc()
+        try:
+            while state.status in ACTIVE:
+                if state.status == "running":
+                    state = await self._forward(definition, state)
+                else:
+                    state = await self._backward(definition, state)
+            return state.status
+        finally:
+            gauge.dec()
+
+    async def _forward(self, definition: SagaDefinition, state: _State) -> _State:
+        step = definition.steps[state.step]
+        started = time.monotonic()
+        step_started = float(state.data.get("_step_started") or time.time())
+        if "_step_started" not in state.data:
+            state.data["_step_started"] = step_started
+        ctx = self._context(state, step, undo=False)
+        if step.local:
+            try:
+                async with self.runtime.db.begin() as conn:
+                    ctx.conn = conn
+                    await self._renew(conn, state, step)
+                    result = await step.action(ctx)
+                    return await self._advance(conn, definition, state, step, result, started)
+            except StepFailed as exc:
+                return await self._fail(definition, state, step, str(exc), started)
+        await self._renew_now(state, step)
+        try:
+            result = await step.action(ctx)
+        except (StepFailed, ServiceCallError) as exc:
+            if _definite(exc):
+                return await self._fail(definition, state, step, _reason(exc), started)
+            expired = time.time() - step_started > step.deadline
+            if expired and not definition.pivot_passed(state.step):
+                reason = f"{step.name}: no answer within {step.deadline:g}s ({_reason(exc)})"
+                return await self._fail(definition, state, step, reason, started)
+            return await self._retry_later(state, step, "action", _reason(exc), started)
+        faults.point(f"saga.{step.name}.done")  # the step took effect; not yet recorded
+        async with self.runtime.db.begin() as conn:
+            return await self._advance(conn, definition, state, step, result, started)
+
+    async def _backward(self, definition: SagaDefinition, state: _State) -> _State:
+        if state.step < 0:
+            async with self.runtime.db.begin() as conn:
+                await self._write(conn, state, status="compensated", step=-1)
+                if definition.on_compensated:
+                    ctx = self._context(state, definition.steps[0], undo=True, conn=conn)
+                    await definition.on_compensated(conn, ctx, state.error or "")
+            SAGAS_ENDED.labels(self.runtime.name, definition.name, "compensated").inc()
+            state.status = "compensated"
+            return state
+        step = definition.steps[state.step]
+        started = time.monotonic()
+        if step.compensation is None or SKIP_COMPENSATION:
+            async with self.runtime.db.begin() as conn:
+                await self._write(conn, state, step=state.step - 1)
+            state.step -= 1
+            return state
+        ctx = self._context(state, step, undo=True)
+        await self._renew_now(state, step)
+        try:
+            if step.local:
+                async with self.runtime.db.begin() as conn:
+                    ctx.conn = conn
+                    await step.compensation(ctx)
+                    await self._record(conn, state, step, "compensation", "ok", None)
+                    await self._write(conn, state, step=state.step - 1, attempts=0)
+            else:
+                await step.compensation(ctx)
+                faults.point(f"saga.{step.name}.undone")
+                async with self.runtime.db.begin() as conn:
+                    await self._record(conn, state, step, "compensation", "ok", None)
+                    await self._write(conn, state, step=state.step - 1, attempts=0)
+        except (StepFailed, ServiceCallError) as exc:
+            # compensations must succeed eventually: retry, never give up
+            return await self._retry_later(state, step, "compensation", _reason(exc), started)
+        self._observe(definition, step, "compensation", "ok", started)
+        state.step -= 1
+        state.attempts = 0
+        return state
+
+    async def _advance(self, conn: AsyncConnection, definition: SagaDefinition, state: _State,
+                       step: Step, result: dict[str, Any] | None, started: float) -> _State:
+        data = {**state.data, step.name: result or {}}
+        data.pop("_step_started", None)
+        done = state.step + 1 >= len(definition.steps)
+        await self._record(conn, state, step, "action", "ok", None)
+        await self._write(conn, state, status="completed" if done else "running",
+                          step=state.step + 1, data=data, attempts=0)
+        state.data, state.step, state.attempts = data, state.step + 1, 0
+        if done:
+            state.status = "completed"
+            if definition.on_completed:
+                await definition.on_completed(conn, self._context(state, step, conn=conn), "")
+            SAGAS_ENDED.labels(self.runtime.name, definition.name, "completed").inc()
+        self._observe(definition, step, "action", "ok", started)
+        return state
+
+    async def _fail(self, definition: SagaDefinition, state: _State, step: Step, reason: str,
+                    started: float) -> _State:
+        """A step failed for good: compensate it and every step before it."""
+        self._observe(definition, step, "action", "failed", started)
+        async with self.runtime.db.begin() as conn:
+            await self._record(conn, state, step, "action", "failed", reason)
+            if definition.pivot_passed(state.step):
+                await self._write(conn, state, status="failed", error=reason)
+                state.status = "failed"
+                SAGAS_ENDED.labels(self.runtime.name, definition.name, "failed").inc()
+            else:
+                # the failed step itself may have taken effect (a late arrival): undo it too
+                await self._write(conn, state, status="compensating", error=reason, attempts=0)
+                state.status = "compensating"
+        state.error = reason
+        state.attempts = 0
+        return state
+
+    async def _retry_later(self, state: _State, step: Step, direction: str, reason: str,
+                           started: float) -> _State:
+        definition = self.definitions[state.name]
+        self._observe(definition, step, direction, "retry", started)
+        state.attempts += 1
+        delay = min(2.0, 0.05 * 2 ** min(state.attempts, 8)) * random.uniform(0.5, 1.5)
+        async with self.runtime.db.begin() as conn:
+            await self._write(conn, state, attempts=state.attempts, data=state.data,
+                              error=f"retrying {step.name}: {reason}" if direction == "action"
+                              else state.error,
+                              next_attempt_at=func.now() + _seconds(delay))
+        await asyncio.sleep(delay)
+        return state
+
+    # -- persistence ---------------------------------------------------------
+
+    async def _load(self, saga_id: uuid.UUID, fence: int) -> _State | None:
+        async with self.runtime.db.connect() as conn:
+            row = (await conn.execute(select(saga_table).where(
+                saga_table.c.id == saga_id, saga_table.c.owner == self.owner,
+                saga_table.c.fence == fence))).mappings().first()
+        if row is None:
+            return None
+        return _State(row["id"], row["saga_type"], row["status"], row["step"], dict(row["data"]),
+                      row["error"], row["attempts"], row["fence"])
+
+    async def _write(self, conn: AsyncConnection, state: _State, **values: Any) -> None:
+        """Update the saga, only if this driver still holds it (owner and fence)."""
+        result = await conn.execute(
+            update(saga_table)
+            .where(saga_table.c.id == state.id, saga_table.c.owner == self.owner,
+                   saga_table.c.fence == state.fence)
+            .values(**values, updated_at=func.now())
+        )
+        if result.rowcount != 1:
+            raise _LeaseLost
+
+    async def _renew(self, conn: AsyncConnection, state: _State, step: Step) -> None:
+        definition = self.definitions[state.name]
+        await self._write(conn, state, data=state.data, lease_until=func.now() + _seconds(
+            max(definition.lease_seconds, step.deadline + 5.0)))
+
+    async def _renew_now(self, state: _State, step: Step) -> None:
+        async with self.runtime.db.begin() as conn:
+            await self._renew(conn, state, step)
+
+    async def _record(self, conn: AsyncConnection, state: _State, step: Step, direction: str,
+                      outcome: str, detail: str | None) -> None:
+        await conn.execute(insert(saga_step).values(
+            saga_id=state.id, step=step.name, direction=direction, outcome=outcome,
+            detail=detail, driver=self.owner, fence=state.fence,
+            started_at=datetime.now(UTC),
+        ))
+
+    def _context(self, state: _State, step: Step, undo: bool = False,
+                 conn: AsyncConnection | None = None) -> SagaContext:
+        key = f"{state.id}:{step.name}" + (":undo" if undo else "")
+        return SagaContext(state.id, state.data, self.runtime, key, state.attempts, conn)
+
+    def _observe(self, definition: SagaDefinition, step: Step, direction: str, outcome: str,
+                 started: float) -> None:
+        SAGA_STEP_LATENCY.labels(self.runtime.name, definition.name, step.name, direction,
+                                 outcome).observe(time.monotonic() - started)
+
+    async def close(self) -> None:
+        for task in list(self._tasks.values()):
+            task.cancel()
+        for task in list(self._tasks.values()):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+
+def _definite(exc: Exception) -> bool:
+    """A refusal that will not change by retrying (4xx), as opposed to a transient failure."""
+    if isinstance(exc, RemoteProblem):
+        return exc.status is not None and exc.status not in RETRYABLE_STATUS
+    return isinstance(exc, StepFailed)
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, RemoteProblem):
+        return exc.detail or str(exc)
+    return str(exc)
+
+
+def _seconds(value: float) -> Any:
+    return literal_column(f"interval '{float(value):.3f} seconds'")

@@ -1,0 +1,68 @@
+"""Forwarding public requests to the service that owns them.
+
+The gateway authenticates (it verifies the access token and passes the user on as
+`X-User-Id` / `X-User-Role`); services authorise. Headers a client could use to
+pose as someone are dropped; only a short list of headers crosses in each way.
+"""
+
+from __future__ import annotations
+
+from fastapi import Request
+from fastapi.responses import Response
+from msa.auth import TokenVerifier, bearer_token
+from msa.client import ServiceTimeout, ServiceUnavailable
+from msa.principal import ROLE_HEADER, USER_HEADER
+from msa.problems import Problem
+from msa.service import Runtime
+
+MAX_BODY = 1024 * 1024
+PROXY_TIMEOUT = 10.0
+_REQUEST_HEADERS = ("content-type", "accept", "idempotency-key", "if-none-match", "traceparent",
+                    "tracestate")
+_RESPONSE_HEADERS = ("content-type", "location", "idempotent-replayed", "retry-after", "etag")
+
+
+class PayloadTooLarge(Problem):
+    status = 413
+    title = "Content too large"
+
+
+async def read_body(request: Request) -> bytes:
+    """The request body, refused past MAX_BODY without reading it all."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > MAX_BODY:
+        raise PayloadTooLarge(f"request bodies are limited to {MAX_BODY} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise PayloadTooLarge(f"request bodies are limited to {MAX_BODY} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def forward(rt: Runtime, verifier: TokenVerifier, service: str, request: Request) -> Response:
+    """Send `request` to `service` as the verified user; relay its answer."""
+    headers = {name: request.headers[name] for name in _REQUEST_HEADERS if name in request.headers}
+    token = bearer_token(request.headers.get("authorization"))
+    if token is not None or "authorization" in request.headers:
+        claims = await verifier.verify(token)
+        headers[USER_HEADER] = str(claims.user_id)
+        headers[ROLE_HEADER] = claims.role
+    body = await read_body(request)
+    try:
+        answer = await rt.client(service).request(
+            request.method, request.url.path, content=body or None,
+            params=list(request.query_params.multi_items()),
+            headers=headers, timeout=PROXY_TIMEOUT, passthrough=True,
+            retries=None if request.method in ("GET", "HEAD") else 0,
+        )
+    except ServiceTimeout:
+        raise Problem(f"{service} did not answer in time", status=504,
+                      title="Gateway timeout") from None
+    except ServiceUnavailable:
+        raise Problem(f"{service} is unavailable", status=503,
+                      title="Service unavailable") from None
+    relay = {name: answer.headers[name] for name in _RESPONSE_HEADERS if name in answer.headers}
+    return Response(answer.content, status_code=answer.status_code, headers=relay)

@@ -1,0 +1,40 @@
+"""Orders: the rules of a cart and an order. No framework, no SQL."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+MAX_QUANTITY = 100
+
+
+class OrderStatus(StrEnum):
+    PENDING = "PENDING"
+    CONFIRMED = "CONFIRMED"
+    CANCELLED = "CANCELLED"
+
+
+@dataclass(frozen=True)
+class PricedLine:
+    book_id: str
+    title: str
+    quantity: int
+    price_cents: int
+
+    @property
+    def total_cents(self) -> int:
+        return self.quantity * self.price_cents
+
+
+def order_total(lines: list[PricedLine]) -> int:
+    """The order's total: the sum of its lines at the prices taken at checkout."""
+    return sum(line.total_cents for line in lines)
+
+
+def cancellation_reason(step: str, problem_type: str, detail: str) -> str:
+    """A customer-readable reason from the step that failed and the participant's answer."""
+    if problem_type.endswith("out-of-stock"):
+        return "not enough stock"
+    if problem_type.endswith("insufficient-funds"):
+        return "not enough credit"
+    return detail or f"{step} failed"
