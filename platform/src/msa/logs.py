@@ -72,7 +72,7 @@ def configure_logging(service: str, instance: str, version: str, level: str = "I
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("uvicorn.access", "alembic", "nats"):
+    for noisy in ("uvicorn.access", "alembic", "nats", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []

@@ -190,8 +190,8 @@ class ServiceDefinition:
 
         @contextlib.asynccontextmanager
         async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-            await self._start(runtime)
             try:
+                await self._start(runtime)
                 yield
             finally:
                 await runtime.close()

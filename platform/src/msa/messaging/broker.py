@@ -85,10 +85,9 @@ class Broker:
         return bool(ack.duplicate)
 
     async def close(self) -> None:
+        # close, not drain: consumers ack explicitly, so anything in flight is redelivered,
+        # and draining pull subscriptions can wait out its whole timeout
         if self._nc is not None and not self._nc.is_closed:
-            try:
-                await self._nc.drain()
-            except Exception:
-                await self._nc.close()
+            await self._nc.close()
         self._nc = None
         self._js = None

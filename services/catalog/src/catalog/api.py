@@ -7,14 +7,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
-from msa.idempotency import IdempotencyKey, run_idempotent
-from msa.principal import AdminUser
-from msa.problems import NotFound
-from msa.service import Runtime, get_runtime
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from catalog import adapters, handlers
 from catalog.domain import is_valid_isbn13, normalise_isbn
+from msa.idempotency import IdempotencyKey, run_idempotent
+from msa.principal import AdminUser
+from msa.problems import NotFound
+from msa.service import Runtime, get_runtime
 
 router = APIRouter(prefix="/api/catalog", tags=["catalog"])
 admin = APIRouter(prefix="/api/catalog/admin", tags=["catalog admin"])

@@ -2,9 +2,8 @@
 
 from pathlib import Path
 
-from msa.service import ServiceDefinition
-
 from catalog import api, consumers, handlers
+from msa.service import ServiceDefinition
 
 service = ServiceDefinition(
     "catalog",

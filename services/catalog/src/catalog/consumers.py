@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from msa.messaging import Delivery, subscribe
-
 from catalog import adapters
+from msa.messaging import Delivery, subscribe
 
 
 @subscribe("reviews.rating.changed.v1")

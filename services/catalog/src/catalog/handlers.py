@@ -5,15 +5,15 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from msa.messaging import emit
-from msa.problems import Conflict, NotFound
-from msa.service import Runtime
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from catalog import adapters
 from catalog.contracts import BookCreated, BookUpdated
 from catalog.domain import book_id_for
 from catalog.seed import seed_books
+from msa.messaging import emit
+from msa.problems import Conflict, NotFound
+from msa.service import Runtime
 
 
 async def create_book(conn: AsyncConnection, values: dict[str, Any]) -> dict[str, Any]:

@@ -7,15 +7,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
+
+from gateway import pages, proxy
+from gateway.routing import RouteTable
+from identity.contracts import AUDIENCE, ISSUER
 from msa.auth import TokenVerifier
 from msa.problems import NotFound
 from msa.service import Runtime, ServiceDefinition, get_runtime
 
-from gateway import pages, proxy
-from gateway.routing import RouteTable
-
-ISSUER = "bookstore-identity"
-AUDIENCE = "bookstore"
 router = APIRouter()
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 

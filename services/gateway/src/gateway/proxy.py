@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from fastapi import Request
 from fastapi.responses import Response
+
 from msa.auth import TokenVerifier, bearer_token
 from msa.client import ServiceTimeout, ServiceUnavailable
 from msa.principal import ROLE_HEADER, USER_HEADER

@@ -7,12 +7,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
 from msa.idempotency import IdempotencyKey, run_idempotent
 from msa.principal import CurrentUser
 from msa.problems import NotFound
 from msa.service import Runtime, get_runtime
-from pydantic import BaseModel, ConfigDict, Field
-
 from orders import adapters, handlers
 from orders.domain import MAX_QUANTITY
 

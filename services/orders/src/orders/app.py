@@ -3,7 +3,6 @@
 from pathlib import Path
 
 from msa.service import ServiceDefinition
-
 from orders import api
 from orders.saga import CHECKOUT
 

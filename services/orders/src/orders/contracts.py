@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 
-from msa.events import Event
 from pydantic import BaseModel
+
+from msa.events import Event
 
 
 class OrderLine(BaseModel):

@@ -9,14 +9,14 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from msa.client import RemoteProblem
 from msa.idempotency import run_idempotent
 from msa.messaging import emit
 from msa.problems import Conflict, NotFound, Unprocessable
 from msa.sagas.api import saga_detail
 from msa.service import Runtime
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from orders import adapters
 from orders.contracts import OrderLine, OrderPlaced
 from orders.domain import OrderStatus, PricedLine, order_total

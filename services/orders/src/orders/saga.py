@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from msa.client import RemoteProblem
 from msa.messaging import emit
 from msa.sagas import SagaContext, SagaDefinition, SagaRefused, Step
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from orders import adapters
 from orders.contracts import OrderCancelled, OrderConfirmed, OrderLine
 from orders.domain import OrderStatus, cancellation_reason

@@ -1,0 +1,103 @@
+"""Identity's HTTP routes: thin, they parse and call handlers."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from identity import adapters, handlers
+from identity.contracts import AccessToken, User
+from identity.domain import (
+    ADMIN,
+    CUSTOMER,
+    MAX_EMAIL,
+    check_email,
+    check_password,
+    normalise_email,
+)
+from msa.auth import jwks
+from msa.idempotency import IdempotencyKey, run_idempotent
+from msa.principal import CurrentUser, Forbidden
+from msa.service import Runtime, get_runtime
+
+router = APIRouter(prefix="/api/identity", tags=["identity"])
+internal = APIRouter(prefix="/internal/identity", tags=["internal"])
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+_RAW_PASSWORD = 1024  # generous before normalisation; the rules then allow 128
+
+
+class NewUser(BaseModel):
+    """Who registers: see `identity.domain.check_password` for the password rules."""
+
+    model_config = ConfigDict(extra="forbid")
+    email: Annotated[str, Field(max_length=MAX_EMAIL + 20), AfterValidator(check_email)]
+    password: Annotated[str, Field(max_length=_RAW_PASSWORD), AfterValidator(check_password)]
+
+
+class Credentials(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    email: Annotated[str, Field(min_length=1, max_length=MAX_EMAIL + 20)]
+    password: Annotated[str, Field(min_length=1, max_length=_RAW_PASSWORD)]
+
+
+async def _create_user(rt: Runtime, request: Request, key: str, body: NewUser,
+                       role: str) -> JSONResponse:
+    password_hash = await handlers.hash_new_password(body.password)
+    # Only the email identifies the request: the password must not reach the
+    # idempotency table, not even as a fast, unsalted hash of the body.
+    return await run_idempotent(
+        rt, request, key, {"email": body.email},
+        lambda conn: handlers.register(conn, body.email, password_hash, role), status=201,
+    )
+
+
+@router.post("/register", status_code=201, response_model=User)
+async def register(body: NewUser, request: Request, key: IdempotencyKey,
+                   rt: RuntimeDep) -> JSONResponse:
+    return await _create_user(rt, request, key, body, CUSTOMER)
+
+
+@router.post("/login", response_model=AccessToken)
+async def login(body: Credentials, rt: RuntimeDep) -> JSONResponse:
+    """No Idempotency-Key: a login changes nothing, and each retry may get a new token."""
+    token = await handlers.login(rt, normalise_email(body.email), body.password)
+    return JSONResponse(token, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+
+
+@router.get("/me", response_model=User)
+async def me(user: CurrentUser, rt: RuntimeDep) -> dict[str, Any]:
+    return await handlers.get_user(rt, user.user_id)
+
+
+async def public_keys(rt: RuntimeDep) -> JSONResponse:
+    """The JWKS: the public halves of every signing key."""
+    document = jwks(key.public for key in handlers.signing_keys(rt))
+    return JSONResponse(document, headers={"Cache-Control": "public, max-age=300"})
+
+
+router.add_api_route("/jwks", public_keys, methods=["GET"])
+internal.add_api_route("/jwks", public_keys, methods=["GET"])
+
+
+def _dev_or_test_only(rt: RuntimeDep) -> None:
+    if rt.settings.env not in ("dev", "test"):
+        raise Forbidden("administrators are created with `msa admin create` in production")
+
+
+@internal.post("/admins", status_code=201, response_model=User,
+               dependencies=[Depends(_dev_or_test_only)])
+async def create_admin(body: NewUser, request: Request, key: IdempotencyKey,
+                       rt: RuntimeDep) -> JSONResponse:
+    """For tests and local tools: make an administrator."""
+    return await _create_user(rt, request, key, body, ADMIN)
+
+
+@internal.get("/audit")
+async def audit(rt: RuntimeDep) -> dict[str, int]:
+    async with rt.db.connect() as conn:
+        per_role = await adapters.count_users(conn)
+    return {"users": sum(per_role.values()), "admins": per_role.get(ADMIN, 0)}

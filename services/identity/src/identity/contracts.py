@@ -1,0 +1,34 @@
+"""Identity's published contract: how its access tokens look and where their keys are.
+
+A verifier (the gateway) imports this module, and nothing else of identity, to
+check tokens with `msa.auth.TokenVerifier(fetch, issuer=ISSUER, audience=AUDIENCE)`
+against the JWKS served at `INTERNAL_JWKS_PATH`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Literal
+
+from pydantic import BaseModel
+
+ISSUER = "bookstore-identity"
+AUDIENCE = "bookstore"
+JWKS_PATH = "/api/identity/jwks"
+INTERNAL_JWKS_PATH = "/internal/identity/jwks"
+
+
+class User(BaseModel):
+    """A user as identity shows it: never the password hash."""
+
+    id: uuid.UUID
+    email: str
+    role: Literal["customer", "admin"]
+
+
+class AccessToken(BaseModel):
+    """The answer to a successful login (RFC 6749 §5.1)."""
+
+    access_token: str
+    token_type: Literal["Bearer"] = "Bearer"
+    expires_in: int

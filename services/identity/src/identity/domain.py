@@ -1,0 +1,116 @@
+"""Users' credentials: what an email and a password must be, and how a password is kept.
+
+No framework, no SQL. Passwords are hashed with scrypt (memory-hard, in the standard
+library) under a random per-user salt; the stored string names its parameters, so
+they can be raised later and old hashes upgraded at the next login.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import secrets
+import unicodedata
+from functools import cache
+
+CUSTOMER, ADMIN = "customer", "admin"
+ACCESS_TOKEN_TTL = 900  # seconds; short, because revocation arrives with refresh tokens
+
+MAX_EMAIL = 254
+_EMAIL = re.compile(
+    r"^(?!\.)(?!.*\.\.)[a-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}(?<!\.)"
+    r"@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
+)
+
+MIN_PASSWORD, MAX_PASSWORD = 10, 128
+MIN_CLASSES = 2
+MIN_DISTINCT = 5
+
+# 2**15 × 8 × 128 bytes = 32 MiB and ~0.1 s per hash on our 2-core machines. OWASP asks
+# for 2**17; we trade that for login throughput, and the parameters travel with each hash.
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1
+_SALT_BYTES, _KEY_BYTES = 16, 32
+_MAXMEM = 64 * 1024 * 1024
+
+
+def normalise_email(raw: str) -> str:
+    """Emails are compared lower-cased and trimmed."""
+    return raw.strip().lower()
+
+
+def check_email(raw: str) -> str:
+    """The normalised address; ValueError if it does not look like a deliverable one."""
+    email = normalise_email(raw)
+    if len(email) > MAX_EMAIL or not _EMAIL.match(email):
+        raise ValueError("not a valid email address")
+    return email
+
+
+def _classes(password: str) -> int:
+    kinds = {"lower" if c.islower() else "upper" if c.isupper() else
+             "digit" if c.isdigit() else "other" for c in password}
+    return len(kinds)
+
+
+def check_password(password: str) -> str:
+    """The password (NFKC-normalised) if it follows the rules; ValueError saying why not.
+
+    Rules: 10–128 characters, at least two kinds of character (lower case, upper case,
+    digits, others such as spaces or punctuation) and at least five different characters.
+    Long passphrases are welcome; nothing else is imposed (NIST SP 800-63B).
+    """
+    password = unicodedata.normalize("NFKC", password)
+    if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        raise ValueError(f"a password has {MIN_PASSWORD} to {MAX_PASSWORD} characters")
+    if _classes(password) < MIN_CLASSES:
+        raise ValueError("a password mixes at least two kinds of character "
+                         "(lower case, upper case, digits, others)")
+    if len(set(password)) < MIN_DISTINCT:
+        raise ValueError(f"a password has at least {MIN_DISTINCT} different characters")
+    return password
+
+
+def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
+    secret = unicodedata.normalize("NFKC", password).encode()
+    return hashlib.scrypt(secret, salt=salt, n=n, r=r, p=p, dklen=_KEY_BYTES, maxmem=_MAXMEM)
+
+
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode()
+
+
+def hash_password(password: str) -> str:
+    """`scrypt$n=..,r=..,p=..$<salt>$<hash>` with a fresh random salt."""
+    salt = secrets.token_bytes(_SALT_BYTES)
+    digest = _scrypt(password, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P)
+    return f"scrypt$n={SCRYPT_N},r={SCRYPT_R},p={SCRYPT_P}${_b64(salt)}${_b64(digest)}"
+
+
+def _parse(stored: str) -> tuple[dict[str, int], bytes, bytes]:
+    scheme, params, salt, digest = stored.split("$")
+    if scheme != "scrypt":
+        raise ValueError(f"unknown password scheme {scheme!r}")
+    values = {name: int(value) for name, value in
+              (item.split("=") for item in params.split(","))}
+    return values, base64.b64decode(salt), base64.b64decode(digest)
+
+
+def verify_password(password: str, stored: str) -> bool:
+    """True if `password` matches `stored`; the comparison takes constant time."""
+    params, salt, digest = _parse(stored)
+    candidate = _scrypt(password, salt, params["n"], params["r"], params["p"])
+    return hmac.compare_digest(candidate, digest)
+
+
+def needs_rehash(stored: str) -> bool:
+    """True when `stored` was made with weaker parameters than today's."""
+    params, _, _ = _parse(stored)
+    return (params["n"], params["r"], params["p"]) != (SCRYPT_N, SCRYPT_R, SCRYPT_P)
+
+
+@cache
+def decoy_hash() -> str:
+    """A hash no password matches, checked for unknown emails so they take as long."""
+    return hash_password(secrets.token_urlsafe(32))

@@ -1,0 +1,66 @@
+"""The rules for emails and passwords, and how passwords are kept."""
+
+from __future__ import annotations
+
+import pytest
+
+from identity import domain
+from identity.domain import (
+    check_email,
+    check_password,
+    hash_password,
+    needs_rehash,
+    verify_password,
+)
+
+
+@pytest.mark.parametrize("raw", ["Ada@Example.COM ", "a.b+c@mail.example.co.uk", "x@y.io"])
+def test_a_valid_email_is_kept_lower_cased(raw: str) -> None:
+    assert check_email(raw) == raw.strip().lower()
+
+
+@pytest.mark.parametrize("raw", ["", "ada", "ada@", "@example.com", "ada@example",
+                                 "ada@@example.com", "a da@example.com", ".ada@example.com",
+                                 "ada..b@example.com", "ada@-example.com",
+                                 "a" * 65 + "@example.com", f"ada@{'x' * 250}.com"])
+def test_an_invalid_email_is_refused(raw: str) -> None:
+    with pytest.raises(ValueError):
+        check_email(raw)
+
+
+@pytest.mark.parametrize("password", ["correct horse battery", "Tr0ub4dor&3", "ÄpfelBirnen",
+                                      "1234567890ab"])
+def test_a_reasonable_password_is_accepted(password: str) -> None:
+    assert check_password(password) == password
+
+
+@pytest.mark.parametrize(("password", "why"), [
+    ("Short1!", "10 to 128"),
+    ("x" * 129 + "1", "10 to 128"),
+    ("alllowercaseletters", "two kinds"),
+    ("12345678901", "two kinds"),
+    ("aaaaaaaaa1", "5 different"),
+])
+def test_a_weak_password_is_refused_with_the_rule_it_breaks(password: str, why: str) -> None:
+    with pytest.raises(ValueError, match=why):
+        check_password(password)
+
+
+def test_a_password_hash_is_salted_and_verifies_only_its_password() -> None:
+    first, second = hash_password("Tr0ub4dor&3"), hash_password("Tr0ub4dor&3")
+    assert first != second and first.startswith("scrypt$")
+    assert verify_password("Tr0ub4dor&3", first)
+    assert not verify_password("Tr0ub4dor&4", first)
+
+
+def test_compatible_unicode_forms_of_a_password_match() -> None:
+    assert verify_password("ﬁsh-and-chips1", hash_password("fish-and-chips1"))
+
+
+def test_a_hash_made_with_older_parameters_needs_rehashing(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(domain, "SCRYPT_N", 2**10)
+    weak = hash_password("Tr0ub4dor&3")
+    monkeypatch.undo()
+    assert needs_rehash(weak) and verify_password("Tr0ub4dor&3", weak)
+    assert not needs_rehash(hash_password("Tr0ub4dor&3"))

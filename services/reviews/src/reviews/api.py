@@ -1,0 +1,91 @@
+"""Reviews' HTTP routes: thin, they parse and call handlers."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from msa.idempotency import MAX_KEY_LENGTH, Work, run_idempotent
+from msa.principal import CurrentUser, Principal
+from msa.service import Runtime, get_runtime
+from reviews import adapters, handlers
+from reviews.domain import MAX_RATING, MAX_TEXT, MIN_RATING, clean_text
+
+router = APIRouter(prefix="/api/reviews", tags=["reviews"])
+internal = APIRouter(prefix="/internal/reviews", tags=["internal"])
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+# PUT and DELETE are idempotent by themselves; a key additionally makes a late retry
+# replay its first answer instead of overwriting a newer edit.
+OptionalKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1,
+                                           max_length=MAX_KEY_LENGTH)]
+
+
+class Review(BaseModel):
+    book_id: uuid.UUID
+    user_id: uuid.UUID
+    rating: int
+    text: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class BookReviews(BaseModel):
+    book_id: uuid.UUID
+    average: float
+    count: int
+    items: list[Review]
+
+
+class ReviewIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    rating: Annotated[int, Field(ge=MIN_RATING, le=MAX_RATING, strict=True)]
+    text: Annotated[str, Field(max_length=MAX_TEXT), AfterValidator(clean_text)] = ""
+
+
+async def _apply(rt: Runtime, request: Request, key: str | None, body: BaseModel | None,
+                 work: Work, user: Principal, status: int) -> JSONResponse:
+    if key:
+        return await run_idempotent(rt, request, key, body, work, status=status,
+                                    principal=str(user.user_id))
+    async with rt.db.begin() as conn:
+        result = await work(conn)
+    return JSONResponse(jsonable_encoder(result), status_code=status)
+
+
+@router.put("/books/{book_id}/mine", response_model=Review)
+async def write_review(book_id: uuid.UUID, body: ReviewIn, request: Request, rt: RuntimeDep,
+                       user: CurrentUser, key: OptionalKey = None) -> JSONResponse:
+    return await _apply(rt, request, key, body, lambda conn: handlers.write_review(
+        conn, book_id, user.user_id, body.rating, body.text), user, 200)
+
+
+@router.delete("/books/{book_id}/mine", status_code=204, response_class=Response)
+async def remove_review(book_id: uuid.UUID, request: Request, rt: RuntimeDep,
+                        user: CurrentUser, key: OptionalKey = None) -> Response:
+    answer = await _apply(rt, request, key, None, lambda conn: handlers.remove_review(
+        conn, book_id, user.user_id), user, 204)
+    return answer if answer.status_code != 204 else Response(status_code=204)
+
+
+@router.get("/books/{book_id}", response_model=BookReviews)
+async def book_reviews(
+    book_id: uuid.UUID,
+    rt: RuntimeDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> dict[str, Any]:
+    async with rt.db.connect() as conn:
+        return await handlers.book_reviews(conn, book_id, limit=limit, offset=offset)
+
+
+@internal.get("/audit")
+async def audit(rt: RuntimeDep) -> dict[str, int]:
+    async with rt.db.connect() as conn:
+        return await adapters.counts(conn)
