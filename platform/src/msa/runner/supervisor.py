@@ -1,0 +1,325 @@
+"""The supervisor: runs PostgreSQL, NATS and every service process; restarts what dies.
+
+`Runner` is the programmatic API (the CLI and the test fixtures use it). All
+children are started from one supervisor thread running an asyncio loop, so
+they can be tied to its life: if the supervising process dies, they get SIGTERM.
+`python -m msa.runner.supervisor` runs a Runner detached from the terminal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import signal
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from msa.errors import ConfigError, MsaError
+from msa.runner.instances import keep_running, stop_instances
+from msa.runner.lock import DataDirLock
+from msa.runner.logs import describe_laggards
+from msa.runner.plan import (
+    MODES,
+    CommandFactory,
+    InstanceSpec,
+    Mode,
+    PortPlan,
+    build_instances,
+    gateway_instance,
+    plan_ports,
+    serve_command,
+    service_urls,
+)
+from msa.runner.ports import ensure_ports_free
+from msa.runner.processes import signal_group
+from msa.runner.servers import ServerSet
+from msa.runner.state import MARKER_FILE, InstanceState, RunnerState, write_state
+from msa.system import System
+
+
+def default_data_dir(system: System) -> Path:
+    """system.toml's `local.data_dir`, relative to the folder holding system.toml."""
+    return (system.root / system.local.data_dir).resolve()
+
+
+class Runner:
+    """Runs a whole system locally: PostgreSQL, NATS and each service process, supervised.
+
+    `mode="process"` starts every replica as its own process; `mode="monolith"`
+    starts one process on the gateway port serving all services. With
+    `free_ports=True` every port is picked free (for tests). `command` maps a
+    service name (or "monolith") to the command serving it; the default is
+    `python -m msa.serve`.
+    """
+
+    def __init__(
+        self,
+        system: System,
+        *,
+        data_dir: Path | str | None = None,
+        mode: Mode = "process",
+        free_ports: bool = False,
+        gateway_port: int | None = None,
+        env: str = "dev",
+        env_overrides: Mapping[str, str] | None = None,
+        command: CommandFactory | None = None,
+        ready_timeout: float = 60.0,
+        stop_timeout: float = 15.0,
+    ) -> None:
+        if mode not in MODES:
+            raise ConfigError(f"unknown mode {mode!r} (known: {', '.join(MODES)})")
+        self.system = system
+        self.mode: Mode = mode
+        self.data_dir = Path(data_dir).absolute() if data_dir else default_data_dir(system)
+        self.env = env
+        self.ready_timeout = ready_timeout
+        self.stop_timeout = stop_timeout
+        self.ports: PortPlan = plan_ports(system, mode, free_ports=free_ports,
+                                          gateway_port=gateway_port)
+        self.servers = ServerSet(self.data_dir, self.ports)
+        self._env_overrides = dict(env_overrides or {})
+        self._command = command or serve_command
+        self._specs: list[InstanceSpec] = []
+        self._state_lock = threading.Lock()
+        self._state: RunnerState | None = None
+        self._dir_lock = DataDirLock(self.data_dir)
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop_event: asyncio.Event | None = None
+        self._loop_ready = threading.Event()
+        self._launched = threading.Event()
+        self._done = threading.Event()
+        self._error: BaseException | None = None
+
+    # -- addresses -----------------------------------------------------------
+
+    @property
+    def log_dir(self) -> Path:
+        """Where every process's log file goes."""
+        return self.data_dir / "logs"
+
+    @property
+    def gateway_url(self) -> str:
+        """The public entry point of the system."""
+        return f"http://127.0.0.1:{self.ports.instances[gateway_instance(self.system, self.mode)]}"
+
+    @property
+    def addresses(self) -> dict[str, list[str]]:
+        """service → the base URL of each replica (monolith: the service's mounted prefix)."""
+        return service_urls(self.system, self.mode, self.ports)
+
+    def url(self, service: str) -> str:
+        """The base URL of the first replica of `service`."""
+        self.system.service(service)
+        return self.addresses[service][0]
+
+    @property
+    def nats_url(self) -> str:
+        """`nats://127.0.0.1:port`."""
+        return self.servers.nats.url
+
+    def database_url(self, service: str) -> str:
+        """`postgresql://role:password@127.0.0.1:port/db` of `service` (after `start`)."""
+        urls = self.servers.database_urls
+        if service not in urls:
+            self.system.service(service)
+            raise MsaError(f"{service} has no database (or the runner has not started)")
+        return urls[service]
+
+    # -- lifecycle -----------------------------------------------------------
+
+    def check_ports(self) -> None:
+        """MsaError naming the first port someone else holds (and who), before starting."""
+        claims = self.ports.claims()
+        if self.servers.postgres.running_port() == self.ports.postgres:
+            del claims[self.ports.postgres]  # our own server left running: start adopts it
+        ensure_ports_free(claims)
+
+    def start(self, wait_ready: bool = True, timeout: float | None = None) -> None:
+        """Start everything; with `wait_ready`, return once every instance is ready.
+
+        On any failure everything started so far is stopped before the error is raised.
+        """
+        if self._thread is not None:
+            raise MsaError("this runner was already started")
+        self._prepare()
+        self._thread = threading.Thread(target=self._thread_main, name="msa-supervisor",
+                                        daemon=True)
+        atexit.register(self.stop)
+        self._thread.start()
+        try:
+            self._launched.wait()
+            if self._error is not None:
+                raise self._error
+            if wait_ready:
+                self.wait_ready(timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def wait_ready(self, timeout: float | None = None) -> None:
+        """Block until every server and instance is ready; MsaError naming laggards."""
+        limit = self.ready_timeout if timeout is None else timeout
+        deadline = time.monotonic() + limit
+        while True:
+            self.check()
+            state = self.status()
+            if state.all_ready:
+                return
+            if time.monotonic() > deadline:
+                raise MsaError(f"not ready after {limit:.0f} s: " + describe_laggards(state))
+            time.sleep(0.02)
+
+    def check(self) -> None:
+        """MsaError if the supervisor failed or has stopped; otherwise nothing."""
+        if self._error is not None:
+            raise MsaError(str(self._error))
+        if self._done.is_set():
+            raise MsaError("the runner has stopped")
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the runner has stopped (or `timeout`); True if it has."""
+        return self._done.wait(timeout)
+
+    def stop(self) -> None:
+        """Stop services (SIGTERM, then SIGKILL after `stop_timeout`), NATS, PostgreSQL."""
+        atexit.unregister(self.stop)
+        if self._thread is None:
+            return
+        self._loop_ready.wait()
+        loop, event = self._loop, self._stop_event
+        if loop is not None and event is not None and not self._done.is_set():
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(event.set)
+        self._thread.join()
+
+    def __enter__(self) -> Runner:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # -- inspection and chaos ------------------------------------------------
+
+    def status(self) -> RunnerState:
+        """A snapshot of the state (the same as `state.json`)."""
+        with self._state_lock:
+            if self._state is None:
+                raise MsaError("the runner has not started")
+            return RunnerState.from_dict(self._state.to_dict())
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> int:
+        """Send `sig` to an instance (`orders-1`), `nats` or `postgres`; returns the pid."""
+        state = self.status()
+        if name in ("nats", "postgres"):
+            server = state.nats if name == "nats" else state.postgres
+            pid = server.pid if server else None
+        else:
+            try:
+                pid = state.instance(name).pid
+            except KeyError:
+                known = ", ".join(item.name for item in state.instances)
+                raise ConfigError(f"unknown instance {name!r} (known: {known})") from None
+        if not pid or not signal_group(pid, sig):
+            raise MsaError(f"{name} is not running")
+        return pid
+
+    # -- the supervisor thread ----------------------------------------------
+
+    def _prepare(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        (self.data_dir / MARKER_FILE).touch()
+        self._dir_lock.acquire()
+        try:
+            self.check_ports()
+            self.servers.load_secrets([svc.name for svc in self.system.with_database()])
+            self._specs = build_instances(
+                self.system, self.mode, self.ports, database_urls=self.servers.database_urls,
+                nats_url=self.nats_url, data_dir=self.data_dir, env=self.env,
+                env_overrides=self._env_overrides, command=self._command)
+            self._state = RunnerState(
+                system=self.system.system.name, system_file=str(self.system.path),
+                data_dir=str(self.data_dir), mode=self.mode, started_at=time.time(),
+                gateway_url=self.gateway_url, postgres=self.servers.postgres_state(),
+                nats=self.servers.nats_state(),
+                instances=[InstanceState(spec.name, spec.service, spec.team, spec.port, spec.url,
+                                         str(self.log_dir / f"{spec.name}.log"))
+                           for spec in self._specs])
+            self._mutate(lambda state: None)
+        except BaseException:
+            self._dir_lock.release()
+            raise
+
+    def _mutate(self, change: Callable[[RunnerState], Any]) -> None:
+        with self._state_lock:
+            assert self._state is not None
+            change(self._state)
+            if self._state.phase == "starting" and self._state.all_ready:
+                self._state.phase, self._state.ready_at = "running", time.time()
+            write_state(self.data_dir, self._state)
+
+    def _thread_main(self) -> None:
+        try:
+            asyncio.run(self._main())
+        except BaseException as exc:  # reported to start() / wait_ready()
+            self._error = self._error or exc
+        finally:
+            self._dir_lock.release()
+            self._loop_ready.set()
+            self._launched.set()
+            self._done.set()
+
+    async def _main(self) -> None:
+        import os
+
+        self._loop = asyncio.get_running_loop()
+        self._stop_event = asyncio.Event()
+        self._loop_ready.set()
+        tasks: list[asyncio.Task[None]] = []
+        processes: dict[str, Any] = {}
+        self._mutate(lambda state: _set(state, supervisor_pid=os.getpid(),
+                                        supervisor_create_time=_own_create_time()))
+        try:
+            await self.servers.start(self._mutate)
+            await self.servers.provision([svc.name for svc in self.system.with_database()])
+            if not self._stop_event.is_set():
+                tasks = [asyncio.create_task(keep_running(spec, processes, self._mutate,
+                                                          self.log_dir, self._stop_event))
+                         for spec in self._specs]
+                tasks.append(asyncio.create_task(self.servers.watch(self._mutate,
+                                                                    self._stop_event)))
+            self._launched.set()
+            await self._stop_event.wait()
+        except Exception as exc:
+            self._error, message = exc, str(exc)
+            self._mutate(lambda state: _set(state, phase="failed", error=message))
+            self._launched.set()
+        finally:
+            self._mutate(lambda state: _set(state, phase="stopping")
+                         if state.phase != "failed" else None)
+            self._stop_event.set()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await stop_instances(list(processes.values()), self.stop_timeout, self._mutate)
+            await self.servers.stop(self._mutate)
+            self._mutate(lambda state: _set(state, phase="stopped")
+                         if state.phase != "failed" else None)
+
+
+def _set(state: RunnerState, **values: Any) -> None:
+    for key, value in values.items():
+        setattr(state, key, value)
+
+
+def _own_create_time() -> float | None:
+    import os
+
+    from msa.runner.processes import create_time
+
+    return create_time(os.getpid())

@@ -1,0 +1,106 @@
+"""The checkout saga end to end through the gateway, in process and monolith mode."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from tests.shop import Bookstore
+
+
+async def test_a_paid_checkout_confirms_and_moves_money_and_stock(bookstore: Bookstore):
+    book = await bookstore.new_book(copies=5, price_cents=1250)
+    ann = await bookstore.customer(credit=5000)
+    assert (await ann.add_to_cart(book, 2)).status_code == 200
+
+    response = await ann.checkout()
+    assert response.status_code in (201, 202), response.text
+    order = await ann.settled(response.json()["id"])
+
+    assert order["status"] == "CONFIRMED"
+    assert order["total_cents"] == 2500
+    assert [s["step"] for s in order["steps"] if s["outcome"] == "ok"] == [
+        "reserve_stock", "debit_wallet", "credit_revenue", "confirm_order", "commit_stock"]
+    assert await ann.balance() == 2500
+    assert await bookstore.available(book) == 3
+    ledger = await bookstore.access.get("ledger", "/internal/ledger/audit")
+    sale = [s for s in ledger["sales"] if s["order_id"] == order["id"]]
+    assert [(s["amount_cents"], s["status"]) for s in sale] == [(2500, "credited")]
+    await bookstore.check()
+
+
+async def test_too_little_credit_cancels_and_releases_the_stock(bookstore: Bookstore):
+    book = await bookstore.new_book(copies=2, price_cents=4000)
+    bob = await bookstore.customer(credit=1000)
+    await bob.add_to_cart(book, 1)
+
+    order = await bob.settled((await bob.checkout()).json()["id"])
+
+    assert order["status"] == "CANCELLED"
+    assert order["reason"] == "not enough credit"
+    assert await bob.balance() == 1000
+    assert await bookstore.available(book) == 2
+    undone = [s["step"] for s in order["steps"] if s["direction"] == "compensation"]
+    assert undone == ["debit_wallet", "reserve_stock"]
+    await bookstore.check()
+
+
+async def test_out_of_stock_cancels_before_any_money_moves(bookstore: Bookstore):
+    book = await bookstore.new_book(copies=1)
+    cat = await bookstore.customer(credit=10_000)
+    await cat.add_to_cart(book, 3)
+
+    order = await cat.settled((await cat.checkout()).json()["id"])
+
+    assert order["status"] == "CANCELLED"
+    assert order["reason"] == "not enough stock"
+    assert [s["step"] for s in order["steps"] if s["direction"] == "action"] == ["reserve_stock"]
+    assert await cat.balance() == 10_000
+    wallet = await bookstore.access.get("wallet", "/internal/wallet/audit")
+    assert not [d for d in wallet["debits"] if d["user_id"] == cat.user_id]
+    assert await bookstore.available(book) == 1
+
+
+async def test_twenty_buyers_for_the_last_three_copies_get_exactly_three(bookstore: Bookstore):
+    book = await bookstore.new_book(copies=3)
+    buyers = await asyncio.gather(*(bookstore.customer(credit=5000) for _ in range(20)))
+    for buyer in buyers:
+        await buyer.add_to_cart(book, 1)
+
+    responses = await asyncio.gather(*(buyer.checkout() for buyer in buyers))
+    orders = await asyncio.gather(*(
+        buyer.settled(r.json()["id"]) for buyer, r in zip(buyers, responses, strict=True)))
+
+    statuses = sorted(order["status"] for order in orders)
+    assert statuses.count("CONFIRMED") == 3
+    assert statuses.count("CANCELLED") == 17
+    assert await bookstore.available(book) == 0
+    await bookstore.check()
+
+
+async def test_repeating_a_checkout_with_the_same_key_places_one_order(bookstore: Bookstore):
+    book = await bookstore.new_book(copies=4)
+    dee = await bookstore.customer(credit=5000)
+    await dee.add_to_cart(book, 1)
+    key = uuid.uuid4().hex
+
+    first, second = await asyncio.gather(dee.checkout(key), dee.checkout(key))
+    third = await dee.checkout(key)
+
+    ids = {r.json()["id"] for r in (first, second, third)}
+    assert len(ids) == 1
+    orders = (await dee.call("GET", "/api/orders")).json()
+    assert [o["id"] for o in orders] == list(ids)
+    await dee.settled(ids.pop())
+    assert await dee.balance() == 5000 - 1250
+
+
+async def test_the_same_key_with_another_body_is_refused(bookstore: Bookstore):
+    eve = await bookstore.customer()
+    key = uuid.uuid4().hex
+    assert (await eve.call("POST", "/api/wallet/topups", {"amount_cents": 100}, key=key)
+            ).status_code == 201
+    again = await eve.call("POST", "/api/wallet/topups", {"amount_cents": 900}, key=key)
+    assert again.status_code == 422
+    assert again.headers["content-type"].startswith("application/problem+json")
+    assert await eve.balance() == 100
