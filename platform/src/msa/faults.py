@@ -1,8 +1,10 @@
 """Test-only fault hooks: kill this process at a named point.
 
-Off by default. Enabled with `MSA_FAULTS="point[@n],..."` (die at the n-th time
-the point is reached, default the first) and never in production: settings
-refuse `MSA_FAULTS` when `MSA_ENV=production`, and `arm` checks again.
+Off by default. Armed with `MSA_FAULTS="point[@n],..."` at start (die at the n-th
+time the point is reached, default the first) or at run time through
+`POST /internal/faults`, a route that exists only when `MSA_ENV` is dev or test.
+Never in production: settings refuse `MSA_FAULTS` there, the route is not
+mounted, and `arm` checks again.
 Crash tests use it to stop a process exactly between two steps of its work.
 """
 
@@ -27,6 +29,15 @@ def arm(spec: str, env: str) -> None:
         name, _, nth = item.strip().partition("@")
         if name:
             _armed[name] = int(nth or 1)
+
+
+def disarm() -> None:
+    _armed.clear()
+    _hits.clear()
+
+
+def armed() -> dict[str, int]:
+    return dict(_armed)
 
 
 def point(name: str) -> None:

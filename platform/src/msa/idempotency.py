@@ -31,6 +31,7 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from msa import faults
 from msa.problems import PROBLEM_JSON, Problem
 from msa.service import Runtime
 from msa.tables import idempotency
@@ -96,6 +97,7 @@ async def run_idempotent(
             .where(idempotency.c.scope == scope, idempotency.c.key == key)
             .values(status_code=code, response=payload)
         )
+    faults.point("idempotency.after_commit")  # the effect is stored; the caller never hears
     return JSONResponse(payload, status_code=code, media_type=media)
 
 

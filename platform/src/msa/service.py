@@ -249,6 +249,10 @@ class ServiceDefinition:
             runtime.spawn("saga-recovery", runtime.sagas.recover_forever)
         for task in self.background:
             runtime.spawn(getattr(task, "__name__", "task"), functools.partial(task, runtime))
+        if settings.faults:
+            from msa import faults
+
+            faults.arm(settings.faults, settings.env)
         runtime.started = True
         _log.info("service started", extra={"port": settings.port})
 
@@ -274,6 +278,24 @@ def _add_operational_routes(app: FastAPI, runtime: Runtime) -> None:
                                 checks=checks)
 
     app.add_route("/metrics", metrics_response, include_in_schema=False)
+    if runtime.settings.env != "production":
+        _add_fault_routes(app, runtime)
+
+
+def _add_fault_routes(app: FastAPI, runtime: Runtime) -> None:
+    """Test-only: arm crash points at run time (never mounted in production)."""
+    from msa import faults
+
+    @app.post("/internal/faults", include_in_schema=False)
+    async def arm_faults(request: Request) -> dict[str, Any]:
+        body = await request.json()
+        faults.arm(str(body.get("points", "")), runtime.settings.env)
+        return {"armed": faults.armed()}
+
+    @app.delete("/internal/faults", include_in_schema=False)
+    async def disarm_faults() -> dict[str, Any]:
+        faults.disarm()
+        return {"armed": faults.armed()}
 
 
 async def _retry(what: str, attempt: Callable[[], Awaitable[Any]], seconds: float = 30) -> None:

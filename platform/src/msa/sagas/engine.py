@@ -178,6 +178,7 @@ class SagaEngine:
                     ctx.conn = conn
                     await self._renew(conn, state, step)
                     result = await step.action(ctx)
+                    faults.point(f"saga.{step.name}.done")  # done, not committed: rolled back
                     return await self._advance(conn, definition, state, step, result, started)
             except StepFailed as exc:
                 return await self._fail(definition, state, step, str(exc), started)
