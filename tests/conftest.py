@@ -17,7 +17,8 @@ MODES = ["process", "monolith"]
 @pytest.fixture(scope="session", params=MODES)
 async def bookstore(request: pytest.FixtureRequest, msa_system_factory) -> AsyncIterator[Bookstore]:
     """A seeded bookstore; tests using it run once in process mode and once as a monolith."""
-    runner = msa_system_factory(request.param)
+    # a lower password work factor, so that tests can register hundreds of users
+    runner = msa_system_factory(request.param, env_overrides={"IDENTITY_SCRYPT_LOG2N": "11"})
     access = SystemAccess(runner.addresses)
     async with httpx.AsyncClient(base_url=runner.gateway_url, timeout=30) as http:
         await seed(access)

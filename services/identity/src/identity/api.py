@@ -46,7 +46,7 @@ class Credentials(BaseModel):
 
 async def _create_user(rt: Runtime, request: Request, key: str, body: NewUser,
                        role: str) -> JSONResponse:
-    password_hash = await handlers.hash_new_password(body.password)
+    password_hash = await handlers.hash_new_password(rt, body.password)
     # Only the email identifies the request: the password must not reach the
     # idempotency table, not even as a fast, unsalted hash of the body.
     return await run_idempotent(

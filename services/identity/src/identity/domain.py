@@ -81,11 +81,11 @@ def _b64(raw: bytes) -> str:
     return base64.b64encode(raw).decode()
 
 
-def hash_password(password: str) -> str:
+def hash_password(password: str, n: int = SCRYPT_N) -> str:
     """`scrypt$n=..,r=..,p=..$<salt>$<hash>` with a fresh random salt."""
     salt = secrets.token_bytes(_SALT_BYTES)
-    digest = _scrypt(password, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P)
-    return f"scrypt$n={SCRYPT_N},r={SCRYPT_R},p={SCRYPT_P}${_b64(salt)}${_b64(digest)}"
+    digest = _scrypt(password, salt, n, SCRYPT_R, SCRYPT_P)
+    return f"scrypt$n={n},r={SCRYPT_R},p={SCRYPT_P}${_b64(salt)}${_b64(digest)}"
 
 
 def _parse(stored: str) -> tuple[dict[str, int], bytes, bytes]:
@@ -104,13 +104,21 @@ def verify_password(password: str, stored: str) -> bool:
     return hmac.compare_digest(candidate, digest)
 
 
-def needs_rehash(stored: str) -> bool:
-    """True when `stored` was made with weaker parameters than today's."""
+def needs_rehash(stored: str, n: int = SCRYPT_N) -> bool:
+    """True when `stored` was made with other parameters than today's."""
     params, _, _ = _parse(stored)
-    return (params["n"], params["r"], params["p"]) != (SCRYPT_N, SCRYPT_R, SCRYPT_P)
+    return (params["n"], params["r"], params["p"]) != (n, SCRYPT_R, SCRYPT_P)
 
 
 @cache
-def decoy_hash() -> str:
+def decoy_hash(n: int = SCRYPT_N) -> str:
     """A hash no password matches, checked for unknown emails so they take as long."""
-    return hash_password(secrets.token_urlsafe(32))
+    return hash_password(secrets.token_urlsafe(32), n)
+
+
+def scrypt_cost(log2_n: int, production: bool) -> int:
+    """The work factor N from its log2; production never goes below 2**15."""
+    floor = 15 if production else 10
+    if not floor <= log2_n <= 20:
+        raise ValueError(f"IDENTITY_SCRYPT_LOG2N must be between {floor} and 20")
+    return 2**log2_n

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from typing import Any
 
@@ -19,6 +20,7 @@ from identity.domain import (
     decoy_hash,
     hash_password,
     needs_rehash,
+    scrypt_cost,
     verify_password,
 )
 from msa.auth import SigningKey, issue_access_token, load_or_create_signing_keys
@@ -37,15 +39,25 @@ def signing_keys(runtime: Runtime) -> tuple[SigningKey, ...]:
 
 
 async def load_signing_keys(runtime: Runtime) -> None:
-    """At start: read the signing keys under MSA_DATA_DIR, creating the first one."""
+    """At start: read the signing keys under MSA_DATA_DIR, creating the first one.
+
+    Also reads the password work factor, `IDENTITY_SCRYPT_LOG2N` (default 15; a
+    test system may lower it to register many users quickly, production cannot).
+    """
+    try:
+        runtime.state["scrypt_n"] = scrypt_cost(
+            int(os.environ.get("IDENTITY_SCRYPT_LOG2N", "15")),
+            production=runtime.settings.env == "production")
+    except ValueError as exc:
+        raise ConfigError(f"identity: {exc}") from None
     if not runtime.settings.data_dir:
         raise ConfigError("identity: setting MSA_DATA_DIR is missing (signing keys live there)")
     runtime.state["signing_keys"] = tuple(load_or_create_signing_keys(runtime.settings.data_dir))
 
 
-async def hash_new_password(password: str) -> str:
+async def hash_new_password(runtime: Runtime, password: str) -> str:
     """Hash off the event loop: scrypt takes ~0.1 s of CPU and releases the GIL."""
-    return await asyncio.to_thread(hash_password, password)
+    return await asyncio.to_thread(hash_password, password, runtime.state["scrypt_n"])
 
 
 async def register(conn: AsyncConnection, email: str, password_hash: str,
@@ -61,12 +73,13 @@ async def login(runtime: Runtime, email: str, password: str) -> dict[str, Any]:
     """An access token for valid credentials; the same 401 for every kind of wrong."""
     async with runtime.db.connect() as conn:
         user = await adapters.get_by_email(conn, email)
-    stored = user["password_hash"] if user else await asyncio.to_thread(decoy_hash)
+    cost = runtime.state["scrypt_n"]
+    stored = user["password_hash"] if user else await asyncio.to_thread(decoy_hash, cost)
     matches = await asyncio.to_thread(verify_password, password, stored)
     if user is None or not matches:
         raise Unauthorized(WRONG_CREDENTIALS)
-    if needs_rehash(stored):
-        upgraded = await hash_new_password(password)
+    if needs_rehash(stored, cost):
+        upgraded = await hash_new_password(runtime, password)
         async with runtime.db.begin() as conn:
             await adapters.set_password_hash(conn, user["id"], upgraded)
     token = issue_access_token(signing_keys(runtime)[-1], sub=str(user["id"]),
@@ -89,6 +102,6 @@ async def create_admin(engine: AsyncEngine, email: str, password: str) -> dict[s
         email, password = check_email(email), check_password(password)
     except ValueError as exc:
         raise Unprocessable(str(exc)) from None
-    password_hash = await hash_new_password(password)
+    password_hash = await asyncio.to_thread(hash_password, password)
     async with engine.begin() as conn:
         return await register(conn, email, password_hash, ADMIN)

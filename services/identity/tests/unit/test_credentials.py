@@ -57,10 +57,14 @@ def test_compatible_unicode_forms_of_a_password_match() -> None:
     assert verify_password("ﬁsh-and-chips1", hash_password("fish-and-chips1"))
 
 
-def test_a_hash_made_with_older_parameters_needs_rehashing(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(domain, "SCRYPT_N", 2**10)
-    weak = hash_password("Tr0ub4dor&3")
-    monkeypatch.undo()
+def test_a_hash_made_with_older_parameters_needs_rehashing() -> None:
+    weak = hash_password("Tr0ub4dor&3", 2**10)
     assert needs_rehash(weak) and verify_password("Tr0ub4dor&3", weak)
     assert not needs_rehash(hash_password("Tr0ub4dor&3"))
+
+
+def test_production_never_gets_a_weaker_work_factor_than_two_to_the_fifteen() -> None:
+    assert domain.scrypt_cost(15, production=True) == 2**15
+    with pytest.raises(ValueError, match="between 15 and 20"):
+        domain.scrypt_cost(11, production=True)
+    assert domain.scrypt_cost(11, production=False) == 2**11
