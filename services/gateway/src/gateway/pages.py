@@ -18,11 +18,11 @@ PART_TIMEOUT = 1.0
 
 
 async def _optional(call: Any) -> dict[str, Any]:
+    """`{"available": true, "data": ...}`, or `{"available": false, "data": null}`."""
     try:
-        data: dict[str, Any] = await call
-        return {"available": True, **data}
+        return {"available": True, "data": await call}
     except ServiceCallError:
-        return {"available": False}
+        return {"available": False, "data": None}
 
 
 async def book_page(rt: Runtime, book_id: uuid.UUID) -> dict[str, Any]:
