@@ -73,7 +73,11 @@ async def run_idempotent(
     status: int = 200,
     principal: str = "",
 ) -> JSONResponse:
-    """Run `work` once per (endpoint, principal, key) and store its response."""
+    """Run `work` once per (endpoint, principal, key) and store its response.
+
+    The principal defaults to the acting user, so two users' keys never collide.
+    """
+    principal = principal or request.headers.get("x-user-id", "")
     scope = f"{request.method} {_route(request)} {principal}".strip()
     request_hash = _hash(request, body)
     async with runtime.db.begin() as conn:

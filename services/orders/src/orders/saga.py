@@ -19,7 +19,7 @@ from orders.contracts import OrderCancelled, OrderConfirmed, OrderLine
 from orders.domain import OrderStatus, cancellation_reason
 
 CALL_TIMEOUT = 2.0
-STEP_DEADLINE = 5.0
+STEP_DEADLINE = 10.0  # a participant unreachable this long: compensate
 
 
 async def _call(ctx: SagaContext, service: str, path: str, body: dict[str, Any] | None = None,

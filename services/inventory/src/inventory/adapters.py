@@ -1,0 +1,178 @@
+"""Inventory's tables and queries: the only place SQL lives."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    ForeignKey,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from inventory.domain import ReservationStatus, Stock
+
+metadata = MetaData()
+
+stock = Table(
+    "stock", metadata,
+    Column("book_id", UUID(as_uuid=True), primary_key=True),
+    Column("received", Integer, nullable=False),
+    Column("available", Integer, nullable=False),
+    Column("reserved", Integer, nullable=False),
+    Column("sold", Integer, nullable=False),
+    Column("updated_at", DateTime(timezone=True)),
+)
+
+reservations = Table(
+    "reservations", metadata,
+    Column("reference", UUID(as_uuid=True), primary_key=True),
+    Column("status", Text, nullable=False),
+    Column("expires_at", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True)),
+    Column("updated_at", DateTime(timezone=True)),
+)
+
+reservation_items = Table(
+    "reservation_items", metadata,
+    Column("reference", UUID(as_uuid=True), ForeignKey("reservations.reference"),
+           primary_key=True),
+    Column("book_id", UUID(as_uuid=True), ForeignKey("stock.book_id"), primary_key=True),
+    Column("quantity", Integer, nullable=False),
+)
+
+_COUNTERS = [stock.c.book_id, stock.c.received, stock.c.available, stock.c.reserved,
+             stock.c.sold]
+
+
+async def add_book(conn: AsyncConnection, book_id: uuid.UUID) -> None:
+    """A new book starts with no copies (a repeat is ignored)."""
+    await conn.execute(
+        pg_insert(stock).values(book_id=book_id, received=0, available=0, reserved=0, sold=0)
+        .on_conflict_do_nothing(index_elements=["book_id"])
+    )
+
+
+async def lock_stock(conn: AsyncConnection,
+                     book_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Stock]:
+    """The books' stock, row-locked in book id order until the transaction ends."""
+    rows = await conn.execute(
+        select(*_COUNTERS).where(stock.c.book_id.in_(list(book_ids)))
+        .order_by(stock.c.book_id).with_for_update()
+    )
+    return {row.book_id: Stock(**row._mapping) for row in rows}
+
+
+async def save_stock(conn: AsyncConnection, level: Stock) -> None:
+    await conn.execute(
+        update(stock).where(stock.c.book_id == level.book_id)
+        .values(received=level.received, available=level.available, reserved=level.reserved,
+                sold=level.sold, updated_at=func.now())
+    )
+
+
+async def get_stock(conn: AsyncConnection, book_id: uuid.UUID) -> dict[str, Any] | None:
+    row = (await conn.execute(select(*_COUNTERS).where(stock.c.book_id == book_id))).first()
+    return dict(row._mapping) if row else None
+
+
+async def available_of(conn: AsyncConnection, book_ids: list[uuid.UUID]) -> list[dict[str, Any]]:
+    rows = await conn.execute(
+        select(stock.c.book_id, stock.c.available).where(stock.c.book_id.in_(book_ids))
+        .order_by(stock.c.book_id)
+    )
+    return [dict(row._mapping) for row in rows]
+
+
+async def claim_reference(conn: AsyncConnection, reference: uuid.UUID,
+                          status: ReservationStatus, ttl_seconds: int | None = None,
+                          ) -> dict[str, Any] | None:
+    """Record `reference` with `status` unless it has a record; the new row, or None.
+
+    The primary key makes concurrent first calls for one reference queue up: the
+    loser waits for the winner's commit and then finds its record."""
+    expires = func.now() + timedelta(seconds=ttl_seconds) if ttl_seconds else None
+    row = (await conn.execute(
+        pg_insert(reservations).values(reference=reference, status=status, expires_at=expires)
+        .on_conflict_do_nothing(index_elements=["reference"])
+        .returning(reservations.c.reference, reservations.c.status, reservations.c.expires_at)
+    )).first()
+    return dict(row._mapping) if row else None
+
+
+async def lock_reservation(conn: AsyncConnection, reference: uuid.UUID) -> dict[str, Any] | None:
+    row = (await conn.execute(
+        select(reservations.c.reference, reservations.c.status, reservations.c.expires_at)
+        .where(reservations.c.reference == reference).with_for_update()
+    )).first()
+    return dict(row._mapping) if row else None
+
+
+async def lock_due(conn: AsyncConnection, limit: int) -> list[uuid.UUID]:
+    """Held reservations past their expiry; those another transaction holds are skipped."""
+    rows = await conn.execute(
+        select(reservations.c.reference)
+        .where(reservations.c.status == ReservationStatus.RESERVED,
+               reservations.c.expires_at < func.now())
+        .order_by(reservations.c.expires_at).limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return [row.reference for row in rows]
+
+
+async def set_status(conn: AsyncConnection, references: list[uuid.UUID],
+                     status: ReservationStatus) -> None:
+    await conn.execute(
+        update(reservations).where(reservations.c.reference.in_(references))
+        .values(status=status, updated_at=func.now())
+    )
+
+
+async def add_items(conn: AsyncConnection, reference: uuid.UUID,
+                    items: dict[uuid.UUID, int]) -> None:
+    await conn.execute(reservation_items.insert(), [
+        {"reference": reference, "book_id": book_id, "quantity": quantity}
+        for book_id, quantity in items.items()
+    ])
+
+
+async def items_of(conn: AsyncConnection,
+                   references: list[uuid.UUID]) -> list[tuple[uuid.UUID, int]]:
+    """(book id, quantity) of every item of the reservations."""
+    rows = await conn.execute(
+        select(reservation_items.c.book_id, reservation_items.c.quantity)
+        .where(reservation_items.c.reference.in_(references))
+    )
+    return [(row.book_id, row.quantity) for row in rows]
+
+
+async def audit(conn: AsyncConnection) -> dict[str, Any]:
+    """Every book's counters and every reservation with its items."""
+    books = [dict(row._mapping) for row in
+             await conn.execute(select(*_COUNTERS).order_by(stock.c.book_id))]
+    held: dict[uuid.UUID, dict[str, Any]] = {}
+    rows = await conn.execute(
+        select(reservations.c.reference, reservations.c.status, reservation_items.c.book_id,
+               reservation_items.c.quantity)
+        .select_from(reservations.outerjoin(reservation_items))
+        .order_by(reservations.c.created_at, reservations.c.reference)
+    )
+    for row in rows:
+        entry = held.setdefault(row.reference, {"reference": row.reference,
+                                                "status": row.status, "items": []})
+        if row.book_id is not None:
+            entry["items"].append({"book_id": row.book_id, "quantity": row.quantity})
+    return {"books": books, "reservations": list(held.values())}

@@ -1,0 +1,161 @@
+"""Inventory's use cases: each changes stock and records its events in one transaction."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from inventory import adapters
+from inventory.contracts import (
+    OUT_OF_STOCK,
+    REFERENCE_VOIDED,
+    RESERVATION_COMMITTED,
+    ReserveStock,
+    StockChanged,
+)
+from inventory.domain import (
+    OutOfStock,
+    ReferenceVoided,
+    ReservationFinal,
+    ReservationStatus,
+    Stock,
+    commit_source,
+    merge_items,
+    needs_release,
+    reserve_again,
+)
+from msa.messaging import emit
+from msa.problems import Conflict, NotFound
+from msa.service import Runtime
+
+EXPIRY_BATCH = 100
+
+
+async def add_book(conn: AsyncConnection, book_id: uuid.UUID) -> None:
+    """A book the catalog created gets an empty stock row."""
+    await adapters.add_book(conn, book_id)
+
+
+async def restock(conn: AsyncConnection, book_id: uuid.UUID, quantity: int) -> dict[str, Any]:
+    """Copies of a book arrived."""
+    levels = await _locked(conn, {book_id: quantity})
+    level = levels[book_id].restock(quantity)
+    await _save(conn, [levels[book_id]], [level])
+    return dataclasses.asdict(level)
+
+
+async def reserve(conn: AsyncConnection, command: ReserveStock) -> dict[str, Any]:
+    """Hold every item or none; a repeat for the reference answers its current state."""
+    items = merge_items((item.book_id, item.quantity) for item in command.items)
+    claimed = await adapters.claim_reference(conn, command.reference,
+                                             ReservationStatus.RESERVED, command.ttl_seconds)
+    if claimed is None:
+        current = await adapters.lock_reservation(conn, command.reference)
+        assert current is not None
+        try:
+            reserve_again(ReservationStatus(current["status"]))
+        except ReferenceVoided:
+            raise _voided(command.reference) from None
+        return current
+    levels = await _locked(conn, items)
+    await _save(conn, list(levels.values()), _apply(levels, items, Stock.reserve))
+    await adapters.add_items(conn, command.reference, items)
+    return claimed
+
+
+async def release(conn: AsyncConnection, reference: uuid.UUID) -> dict[str, Any]:
+    """Give a reservation's copies back; before (or without) a reservation, void it."""
+    if await adapters.claim_reference(conn, reference, ReservationStatus.VOIDED) is not None:
+        return {"reference": reference, "status": ReservationStatus.VOIDED}
+    current = await adapters.lock_reservation(conn, reference)
+    assert current is not None
+    try:
+        if needs_release(ReservationStatus(current["status"])):
+            await _give_back(conn, [reference], ReservationStatus.RELEASED)
+            current["status"] = ReservationStatus.RELEASED
+    except ReservationFinal:
+        raise Conflict(f"reservation {reference} is committed: its copies are sold",
+                       type=RESERVATION_COMMITTED) from None
+    return {"reference": reference, "status": current["status"]}
+
+
+async def commit(conn: AsyncConnection, reference: uuid.UUID) -> dict[str, Any]:
+    """The copies are sold; if the hold expired meanwhile, take them from available again."""
+    current = await adapters.lock_reservation(conn, reference)
+    if current is None:
+        raise NotFound(f"no reservation {reference}")
+    try:
+        source = commit_source(ReservationStatus(current["status"]))
+    except ReferenceVoided:
+        raise _voided(reference) from None
+    if source is not None:
+        items = merge_items(await adapters.items_of(conn, [reference]))
+        levels = await _locked(conn, items)
+        change = Stock.commit if source == "reserved" else Stock.sell_available
+        await _save(conn, list(levels.values()), _apply(levels, items, change))
+        await adapters.set_status(conn, [reference], ReservationStatus.COMMITTED)
+    return {"reference": reference, "status": ReservationStatus.COMMITTED}
+
+
+async def expire_due(runtime: Runtime) -> int:
+    """Release one batch of reservations past their expiry; how many were released."""
+    async with runtime.db.begin() as conn:
+        due = await adapters.lock_due(conn, EXPIRY_BATCH)
+        if due:
+            await _give_back(conn, due, ReservationStatus.EXPIRED)
+    return len(due)
+
+
+async def expire_reservations(runtime: Runtime) -> None:
+    """Background task: every second, release what has expired (in batches)."""
+    while True:
+        if await expire_due(runtime) < EXPIRY_BATCH:
+            await asyncio.sleep(1.0)
+
+
+async def _give_back(conn: AsyncConnection, references: list[uuid.UUID],
+                     status: ReservationStatus) -> None:
+    items = merge_items(await adapters.items_of(conn, references))
+    levels = await _locked(conn, items)
+    await _save(conn, list(levels.values()), _apply(levels, items, Stock.release))
+    await adapters.set_status(conn, references, status)
+
+
+async def _locked(conn: AsyncConnection, items: dict[uuid.UUID, int]) -> dict[uuid.UUID, Stock]:
+    levels = await adapters.lock_stock(conn, items)
+    missing = [str(book_id) for book_id in items if book_id not in levels]
+    if missing:
+        raise NotFound(f"no stock for book {', '.join(missing)}", book_ids=missing)
+    return levels
+
+
+def _apply(levels: dict[uuid.UUID, Stock], items: dict[uuid.UUID, int],
+           change: Callable[[Stock, int], Stock]) -> list[Stock]:
+    changed, short = [], []
+    for book_id, quantity in items.items():
+        try:
+            changed.append(change(levels[book_id], quantity))
+        except OutOfStock:
+            short.append(str(book_id))
+    if short:
+        raise Conflict(f"not enough copies of {', '.join(short)}", title="Out of stock",
+                       type=OUT_OF_STOCK, book_ids=short)
+    return changed
+
+
+async def _save(conn: AsyncConnection, before: list[Stock], after: list[Stock]) -> None:
+    old = {level.book_id: level.available for level in before}
+    for level in after:
+        await adapters.save_stock(conn, level)
+        if old[level.book_id] != level.available:
+            await emit(conn, StockChanged(book_id=level.book_id, available=level.available))
+
+
+def _voided(reference: uuid.UUID) -> Conflict:
+    return Conflict(f"reference {reference} was released before it was reserved",
+                    title="Reference voided", type=REFERENCE_VOIDED)

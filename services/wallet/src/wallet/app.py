@@ -1,0 +1,13 @@
+"""Wallet's composition root."""
+
+from pathlib import Path
+
+from msa.service import ServiceDefinition
+from wallet import api
+
+service = ServiceDefinition(
+    "wallet",
+    routers=[api.router, api.internal],
+    migrations=Path(__file__).parent / "migrations",
+)
+create_app = service.create_app

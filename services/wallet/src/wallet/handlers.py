@@ -1,0 +1,84 @@
+"""Wallet's use cases: each moves money and records its events in one transaction."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from msa.messaging import emit
+from msa.problems import Conflict
+from wallet import adapters
+from wallet.contracts import (
+    INSUFFICIENT_FUNDS,
+    REFERENCE_VOIDED,
+    AccountCredited,
+    AccountDebited,
+    DebitRequest,
+)
+from wallet.domain import (
+    DebitStatus,
+    DebitVoided,
+    InsufficientFunds,
+    TransactionKind,
+    debit_again,
+    needs_refund,
+)
+
+
+async def top_up(conn: AsyncConnection, user_id: uuid.UUID, amount_cents: int) -> dict[str, Any]:
+    """Money enters the store: the account is created on its first top-up."""
+    account = (await adapters.lock_account(conn, user_id, create=True)).credit(amount_cents)
+    await adapters.save_account(conn, account)
+    transaction_id = await adapters.record(conn, user_id, TransactionKind.TOPUP, amount_cents)
+    await emit(conn, AccountCredited(user_id=user_id, amount_cents=amount_cents,
+                                     balance_cents=account.balance_cents,
+                                     reference=transaction_id, kind="topup"))
+    return {"transaction_id": transaction_id, "balance_cents": account.balance_cents}
+
+
+async def debit(conn: AsyncConnection, command: DebitRequest) -> dict[str, Any]:
+    """Pay for a checkout; a repeat for the reference answers without paying twice."""
+    if not await adapters.claim_debit(conn, command.reference, DebitStatus.DEBITED,
+                                      command.user_id, command.amount_cents):
+        current = await adapters.lock_debit(conn, command.reference)
+        try:
+            debit_again(DebitStatus(current["status"]))
+        except DebitVoided:
+            raise Conflict(f"reference {command.reference} was refunded before it was debited",
+                           title="Reference voided", type=REFERENCE_VOIDED) from None
+        return {"reference": command.reference, "status": DebitStatus.DEBITED,
+                "balance_cents": await adapters.balance_of(conn, current["user_id"])}
+    account = await adapters.lock_account(conn, command.user_id)
+    try:
+        account = account.debit(command.amount_cents)
+    except InsufficientFunds as refusal:
+        raise Conflict(str(refusal), title="Insufficient funds", type=INSUFFICIENT_FUNDS,
+                       balance_cents=account.balance_cents) from None
+    await adapters.save_account(conn, account)
+    await adapters.record(conn, command.user_id, TransactionKind.DEBIT, command.amount_cents,
+                          command.reference)
+    await emit(conn, AccountDebited(user_id=command.user_id, amount_cents=command.amount_cents,
+                                    balance_cents=account.balance_cents,
+                                    reference=command.reference))
+    return {"reference": command.reference, "status": DebitStatus.DEBITED,
+            "balance_cents": account.balance_cents}
+
+
+async def refund(conn: AsyncConnection, reference: uuid.UUID) -> dict[str, Any]:
+    """Give a debit's money back; before (or without) a debit, void the reference."""
+    if await adapters.claim_debit(conn, reference, DebitStatus.VOIDED):
+        return {"reference": reference, "status": DebitStatus.VOIDED}
+    current = await adapters.lock_debit(conn, reference)
+    if not needs_refund(DebitStatus(current["status"])):
+        return {"reference": reference, "status": current["status"]}
+    user_id, amount = current["user_id"], current["amount_cents"]
+    account = (await adapters.lock_account(conn, user_id, create=True)).credit(amount)
+    await adapters.save_account(conn, account)
+    await adapters.record(conn, user_id, TransactionKind.REFUND, amount, reference)
+    await adapters.set_debit_status(conn, reference, DebitStatus.REFUNDED)
+    await emit(conn, AccountCredited(user_id=user_id, amount_cents=amount,
+                                     balance_cents=account.balance_cents, reference=reference,
+                                     kind="refund"))
+    return {"reference": reference, "status": DebitStatus.REFUNDED}

@@ -1,0 +1,3 @@
+from msa.db import run_alembic_env
+
+run_alembic_env()
