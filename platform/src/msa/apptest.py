@@ -37,9 +37,17 @@ async def serve_in_process(
     if database_url is not None:
         options["database_url"] = database_url
     app = load_factory(system.service(service).app)(ServiceSettings(**options), system=system)
+    async with run_app(app, base_url=f"http://{service}", headers=headers) as client:
+        yield client
+
+
+@asynccontextmanager
+async def run_app(app: Any, *, base_url: str = "http://app",
+                  headers: dict[str, str] | None = None) -> AsyncIterator[httpx.AsyncClient]:
+    """Run an ASGI app's lifespan and yield a client that calls it in-process."""
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url=f"http://{service}",
+        async with httpx.AsyncClient(transport=transport, base_url=base_url,
                                      headers=headers or {}) as client:
             client.app = app  # type: ignore[attr-defined]
             yield client

@@ -42,7 +42,9 @@ async def list_dead_letters(nats_url: str, limit: int = 100) -> list[DeadLetter]
         except NotFoundError:
             return []
         letters: list[DeadLetter] = []
-        seq = info.state.first_seq
+        if not info.state.messages:
+            return letters
+        seq = max(info.state.first_seq, 1)
         while seq <= info.state.last_seq and len(letters) < limit:
             try:
                 raw = await js.get_msg(DLQ_STREAM, seq)

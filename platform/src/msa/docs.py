@@ -45,15 +45,12 @@ def diagram(system: System) -> str:
         members = [svc for svc in system.services.values() if svc.team == team.name]
         if not members:
             continue
-        lines.append(f"  subgraph {team.name}[team {team.name}]")
+        lines.append(f'  subgraph team_{team.name}["team {team.name}"]')
         for svc in members:
-            store = "[(db)]" if svc.database else ""
-            lines.append(f"    {svc.name}[{svc.name}]")
-            if store:
-                lines.append(f"    {svc.name}_db[({svc.name} db)]")
-                lines.append(f"    {svc.name} --- {svc.name}_db")
+            label = f"{svc.name} · own db" if svc.database else svc.name
+            replicas = f" ×{svc.replicas}" if svc.replicas > 1 else ""
+            lines.append(f'    {svc.name}["{label}{replicas}"]')
         lines.append("  end")
-    lines.append("  nats{{NATS JetStream}}")
     for svc in system.services.values():
         for callee in svc.calls:
             lines.append(f"  {svc.name} -->|HTTP| {callee}")

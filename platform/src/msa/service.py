@@ -208,6 +208,10 @@ class ServiceDefinition:
         install_problem_handlers(app)
         for router in self.routers:
             app.include_router(router)
+        if spec.publishes and spec.database:
+            from msa.messaging.api import router as outbox_router
+
+            app.include_router(outbox_router)
         if self.sagas:
             from msa.sagas.api import router as saga_router
 
