@@ -13,6 +13,7 @@ from typing import Any
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
+
 from msa.auth import (
     TokenVerifier,
     bearer_token,

@@ -13,6 +13,7 @@ from msa.errors import MsaError
 
 COMMAND_MODULES = (
     "msa.commands.runner",
+    "msa.commands.ops",
 )
 """Each module's `register(app)` adds its commands; add a line to add a module."""
 

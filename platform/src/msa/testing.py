@@ -74,7 +74,8 @@ _FAKE_SERVICE = """
 import http.server, json, os, sys
 crash = os.environ.get("FAKE_CRASH", "")
 if os.environ["MSA_SERVICE"] in crash.split(","):
-    sys.exit(3)
+    print("fake service: told to crash", file=sys.stderr, flush=True)
+    sys.exit(int(os.environ.get("FAKE_CRASH_CODE", "3")))
 class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         env = {k: v for k, v in os.environ.items() if k.startswith("MSA_")}
@@ -94,7 +95,8 @@ http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
 def fake_service_command(service: str) -> list[str]:
     """A stand-in for `python -m msa.serve`: answers 200 with its pid and MSA_* variables
     on every path (so `/readyz` too). Services named in $FAKE_CRASH (comma-separated)
-    exit at once with code 3. For testing the runner without real services."""
+    exit at once with code $FAKE_CRASH_CODE (default 3). For testing the runner
+    without real services."""
     import sys
 
     return [sys.executable, "-c", _FAKE_SERVICE]

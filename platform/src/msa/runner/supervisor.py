@@ -3,7 +3,7 @@
 `Runner` is the programmatic API (the CLI and the test fixtures use it). All
 children are started from one supervisor thread running an asyncio loop, so
 they can be tied to its life: if the supervising process dies, they get SIGTERM.
-`python -m msa.runner.supervisor` runs a Runner detached from the terminal.
+`msa.runner.detached` runs one detached from the terminal (`msa up -d`).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import os
 import signal
 import threading
 import time
@@ -21,7 +22,7 @@ from typing import Any
 from msa.errors import ConfigError, MsaError
 from msa.runner.instances import keep_running, stop_instances
 from msa.runner.lock import DataDirLock
-from msa.runner.logs import describe_laggards
+from msa.runner.logs import describe_crash_loop, describe_laggards
 from msa.runner.plan import (
     MODES,
     CommandFactory,
@@ -35,7 +36,7 @@ from msa.runner.plan import (
     service_urls,
 )
 from msa.runner.ports import ensure_ports_free
-from msa.runner.processes import signal_group
+from msa.runner.processes import create_time, signal_group
 from msa.runner.servers import ServerSet
 from msa.runner.state import MARKER_FILE, InstanceState, RunnerState, write_state
 from msa.system import System
@@ -170,6 +171,9 @@ class Runner:
             state = self.status()
             if state.all_ready:
                 return
+            failing = describe_crash_loop(state)
+            if failing:
+                raise MsaError(failing)
             if time.monotonic() > deadline:
                 raise MsaError(f"not ready after {limit:.0f} s: " + describe_laggards(state))
             time.sleep(0.02)
@@ -245,6 +249,7 @@ class Runner:
             self._state = RunnerState(
                 system=self.system.system.name, system_file=str(self.system.path),
                 data_dir=str(self.data_dir), mode=self.mode, started_at=time.time(),
+                supervisor_pid=os.getpid(), supervisor_create_time=create_time(os.getpid()),
                 gateway_url=self.gateway_url, postgres=self.servers.postgres_state(),
                 nats=self.servers.nats_state(),
                 instances=[InstanceState(spec.name, spec.service, spec.team, spec.port, spec.url,
@@ -275,15 +280,11 @@ class Runner:
             self._done.set()
 
     async def _main(self) -> None:
-        import os
-
         self._loop = asyncio.get_running_loop()
         self._stop_event = asyncio.Event()
         self._loop_ready.set()
         tasks: list[asyncio.Task[None]] = []
         processes: dict[str, Any] = {}
-        self._mutate(lambda state: _set(state, supervisor_pid=os.getpid(),
-                                        supervisor_create_time=_own_create_time()))
         try:
             await self.servers.start(self._mutate)
             await self.servers.provision([svc.name for svc in self.system.with_database()])
@@ -315,11 +316,3 @@ class Runner:
 def _set(state: RunnerState, **values: Any) -> None:
     for key, value in values.items():
         setattr(state, key, value)
-
-
-def _own_create_time() -> float | None:
-    import os
-
-    from msa.runner.processes import create_time
-
-    return create_time(os.getpid())

@@ -1,0 +1,350 @@
+"""`msa up`, `down`, `status`, `logs`, `reset` and `teams`: running a system locally."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+from rich.table import Table
+
+from msa.commands import DATA_DIR_OPTION, cli_context, console, err_console
+from msa.errors import MsaError
+
+if TYPE_CHECKING:
+    from msa.runner import Runner, RunnerState
+    from msa.system import System
+
+
+class ModeChoice(StrEnum):
+    process = "process"
+    monolith = "monolith"
+
+
+class EnvChoice(StrEnum):
+    dev = "dev"
+    test = "test"
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the `msa` app."""
+    for command in (up, down, status, logs, reset, teams):
+        app.command()(command)
+
+
+def up(
+    ctx: typer.Context,
+    detach: bool = typer.Option(False, "--detach", "-d", help="Run in the background."),
+    mode: ModeChoice = typer.Option(ModeChoice.process, "--mode",
+                                    help="One process per replica, or one for all."),
+    gateway_port: int | None = typer.Option(None, "--gateway-port", min=1024, max=65535,
+                                            help="Port of the gateway (or the monolith)."),
+    data_dir: Path | None = DATA_DIR_OPTION,
+    env: EnvChoice = typer.Option(EnvChoice.dev, "--env", help="MSA_ENV of the services."),
+) -> None:
+    """Start PostgreSQL, NATS and every service, supervised; print the URLs."""
+    from msa.runner import Runner, read_state, running_state
+    from msa.runner.control import clean_leftovers
+
+    cli = cli_context(ctx)
+    system, data = cli.system(), cli.data_dir(data_dir)
+    state = running_state(data)
+    if state is not None:
+        console.print(f"{system.system.name} is already running from {data} "
+                      f"(supervisor pid {state.supervisor_pid}); `msa status` shows it")
+        return
+    stale = read_state(data)
+    if stale is not None and clean_leftovers(stale, data):
+        err_console.print("[dim]stopped processes left running by an earlier run[/]")
+    runner = Runner(system, data_dir=data, mode=mode.value, gateway_port=gateway_port,
+                    env=env.value)
+    runner.check_ports()
+    if detach:
+        _up_detached(runner)
+    else:
+        _up_foreground(runner)
+
+
+def down(ctx: typer.Context, data_dir: Path | None = DATA_DIR_OPTION) -> None:
+    """Stop everything `msa up` started (also after a crash of the supervisor)."""
+    from msa.runner.control import stop_system
+
+    cli = cli_context(ctx)
+    data = cli.data_dir(data_dir)
+    with err_console.status("stopping…"):
+        stopped = stop_system(data)
+    console.print(f"stopped ({data})" if stopped else f"nothing was running ({data})")
+
+
+def status(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    data_dir: Path | None = DATA_DIR_OPTION,
+) -> None:
+    """Show every process: pid, port, readiness (probed now), restarts, uptime."""
+    import asyncio
+
+    from msa.runner import read_state, running_state
+    from msa.runner.probe import http_ok_sync, probe_many
+    from msa.runner.processes import process_alive
+    from msa.runner.views import status_rows, status_table
+
+    cli = cli_context(ctx)
+    data = cli.data_dir(data_dir)
+    state = running_state(data)
+    if state is None:
+        if as_json:
+            typer.echo(json.dumps({"running": False, "data_dir": str(data), "instances": []}))
+            return
+        last = read_state(data)
+        died = last is not None and last.phase in ("starting", "running", "stopping")
+        hint = " (its supervisor died; `msa down` cleans up)" if died else ""
+        console.print(f"{cli.system().system.name} is not running ({data}){hint}")
+        return
+    answers = asyncio.run(probe_many([item.port for item in state.instances]))
+    live = {item.name: ok for item, ok in zip(state.instances, answers, strict=True)}
+    servers = {
+        "postgres": bool(state.postgres and process_alive(state.postgres.pid)),
+        "nats": bool(state.nats and state.nats.monitor_url and http_ok_sync(
+            int(state.nats.monitor_url.rsplit(":", 1)[1]), "/healthz", timeout=0.5)),
+    }
+    rows = status_rows(state, live)
+    if not as_json:
+        console.print(status_table(state, rows, servers))
+        return
+    document: dict[str, Any] = {
+        "running": True, "system": state.system, "mode": state.mode, "phase": state.phase,
+        "data_dir": state.data_dir, "supervisor_pid": state.supervisor_pid,
+        "gateway_url": state.gateway_url, "instances": rows,
+    }
+    for server in (state.postgres, state.nats):
+        if server is not None:
+            document[server.name] = {"pid": server.pid, "port": server.port, "url": server.url,
+                                     "ready": servers[server.name], "restarts": server.restarts}
+    typer.echo(json.dumps(document, indent=2))
+
+
+def logs(
+    ctx: typer.Context,
+    service: str | None = typer.Argument(None, help="A service, an instance (orders-1), "
+                                         "postgres, nats or supervisor; default: all services."),
+    follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new lines."),
+    level: str | None = typer.Option(None, "--level", help="Minimum level, e.g. warning."),
+    trace: str | None = typer.Option(None, "--trace", help="Only lines of this trace id."),
+    lines: int | None = typer.Option(None, "--lines", "-n", min=0,
+                                     help="Only the last N (default: all; 20 with -f)."),
+    data_dir: Path | None = DATA_DIR_OPTION,
+) -> None:
+    """Merge the services' logs by timestamp, coloured by service."""
+    from msa.runner.logs import Follower, LogFilter, read_merged, select_files
+    from msa.runner.views import render_log_line, service_colours
+
+    cli = cli_context(ctx)
+    system, log_dir = cli.system(), cli.data_dir(data_dir) / "logs"
+    files = select_files(log_dir, system, service)
+    wanted = LogFilter(level, trace, service if service in system.services else None)
+    colours = service_colours(system)
+    follower = Follower(files, wanted, from_end=False) if follow else None
+    existing = follower.poll() if follower else read_merged(files, wanted)
+    if lines is None and follow:
+        lines = 20
+    for line in existing[max(0, len(existing) - lines):] if lines is not None else existing:
+        console.print(render_log_line(line, colours), soft_wrap=True)
+    if follower is None:
+        if not any(path.exists() for path in files.values()):
+            err_console.print(f"[dim]no logs yet in {log_dir}[/]")
+        return
+    with contextlib.suppress(KeyboardInterrupt):
+        while True:
+            time.sleep(0.2)
+            follower.add(select_files(log_dir, system, service))
+            for line in follower.poll():
+                console.print(render_log_line(line, colours), soft_wrap=True)
+
+
+def reset(
+    ctx: typer.Context,
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    data_dir: Path | None = DATA_DIR_OPTION,
+) -> None:
+    """Stop the system and delete its data folder (databases, messages, logs, secrets)."""
+    import shutil
+
+    from msa.runner.control import stop_system
+    from msa.runner.postgres import PostgresServer
+    from msa.runner.state import MARKER_FILE
+
+    cli = cli_context(ctx)
+    data = cli.data_dir(data_dir)
+    if not data.exists():
+        console.print(f"nothing to delete ({data} does not exist)")
+        return
+    if not (data / MARKER_FILE).exists() and any(data.iterdir()):
+        raise MsaError(f"{data} does not look like an msa data folder (no {MARKER_FILE}); "
+                       "not deleting it")
+    if not yes:
+        if not sys.stdin.isatty():
+            raise MsaError(f"reset would delete {data}; pass --yes (stdin is not a terminal)")
+        if not typer.confirm(f"Delete {data} with its databases, messages and logs?"):
+            raise MsaError("reset cancelled; nothing deleted")
+    with err_console.status("stopping…"):
+        stop_system(data)
+    socket_dir = PostgresServer(data / "postgres", port=0).socket_dir
+    shutil.rmtree(data)
+    if socket_dir.parent != data:
+        shutil.rmtree(socket_dir, ignore_errors=True)
+    console.print(f"deleted {data}")
+
+
+def teams(ctx: typer.Context) -> None:
+    """Teams, their services, and the calls and events between teams."""
+    system = cli_context(ctx).system()
+    table = Table(title=f"Teams of {system.system.name}", title_justify="left")
+    for column in ("team", "services", "github", "description"):
+        table.add_column(column)
+    for team in system.teams.values():
+        owned = [svc.name for svc in system.services.values() if svc.team == team.name]
+        table.add_row(team.name, ", ".join(owned), team.github, team.description)
+    console.print(table)
+    calls: dict[tuple[str, str], list[str]] = {}
+    for svc in system.services.values():
+        for callee in svc.calls:
+            _edge(calls, system, svc.name, callee, f"{svc.name} → {callee}")
+    events: dict[tuple[str, str], list[str]] = {}
+    for event, publisher in system.publisher_of.items():
+        for consumer in system.consumers_of.get(event, []):
+            _edge(events, system, publisher, consumer, f"{event} ({publisher} → {consumer})")
+    console.print(_edge_table("Synchronous calls between teams", calls, "calls"))
+    console.print(_edge_table("Asynchronous events between teams", events, "events"))
+
+
+# -- helpers -------------------------------------------------------------------
+
+
+class _Interrupted(Exception):
+    """Ctrl-C, SIGTERM or SIGHUP reached the foreground supervisor."""
+
+
+def _up_foreground(runner: Runner) -> None:
+    from msa.runner.views import watch_progress
+
+    started = time.monotonic()
+    interrupted = threading.Event()
+
+    def check() -> None:
+        if interrupted.is_set():
+            raise _Interrupted
+        runner.check()
+
+    try:
+        with _signals_set(interrupted):
+            runner.start(wait_ready=False)
+            state = watch_progress(err_console, runner.status, check, started,
+                                   runner.ready_timeout)
+            _print_summary(runner, state, time.monotonic() - started)
+            err_console.print("[dim]supervising; Ctrl-C stops everything[/]")
+            while not interrupted.wait(0.25):
+                runner.check()
+            raise _Interrupted
+    except _Interrupted:
+        err_console.print("stopping…")
+    finally:
+        with _signals_ignored():
+            runner.stop()
+
+
+def _up_detached(runner: Runner) -> None:
+    from msa.runner.control import stop_system
+    from msa.runner.detached import start_detached
+    from msa.runner.logs import last_line
+    from msa.runner.state import read_state
+    from msa.runner.views import watch_progress
+
+    assert runner.system.path is not None
+    started = time.monotonic()
+    gateway_port = int(runner.gateway_url.rsplit(":", 1)[1])
+    proc = start_detached(runner.system.path, runner.data_dir, mode=runner.mode,
+                          gateway_port=gateway_port, env=runner.env)
+
+    def read() -> RunnerState | None:
+        state = read_state(runner.data_dir)
+        return state if state is not None and state.supervisor_pid == proc.pid else None
+
+    def check() -> None:
+        state = read()
+        if state is not None and state.phase == "failed":
+            raise MsaError(state.error or "the supervisor failed")
+        if proc.poll() is not None:
+            hint = last_line(runner.log_dir / "supervisor.log").removeprefix("msa supervisor: ")
+            raise MsaError(hint or f"the supervisor exited with code {proc.returncode}")
+
+    try:
+        state = watch_progress(err_console, read, check, started, runner.ready_timeout)
+    except BaseException:
+        stop_system(runner.data_dir)
+        raise
+    _print_summary(runner, state, time.monotonic() - started)
+    console.print(f"[dim]running in the background (supervisor pid {proc.pid}); "
+                  "`msa down` stops it[/]")
+
+
+def _print_summary(runner: Runner, state: RunnerState, elapsed: float) -> None:
+    from msa.runner.views import summary
+
+    console.print(summary(state, runner.addresses, str(runner.log_dir), elapsed))
+
+
+@contextlib.contextmanager
+def _signals_set(event: threading.Event) -> Iterator[None]:
+    """Ctrl-C, SIGTERM and SIGHUP set `event` (checked at safe points) instead of raising
+    KeyboardInterrupt anywhere, e.g. while a lock is held."""
+
+    def interrupt(signum: int, frame: Any) -> None:
+        event.set()
+
+    sigs = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {sig: signal.signal(sig, interrupt) for sig in sigs}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@contextlib.contextmanager
+def _signals_ignored() -> Iterator[None]:
+    """A second Ctrl-C must not abandon a half-done stop."""
+    sigs = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in sigs}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _edge(edges: dict[tuple[str, str], list[str]], system: System, source: str, target: str,
+          label: str) -> None:
+    pair = (system.services[source].team, system.services[target].team)
+    if pair[0] != pair[1]:
+        edges.setdefault(pair, []).append(label)
+
+
+def _edge_table(title: str, edges: dict[tuple[str, str], list[str]], what: str) -> Table:
+    table = Table(title=title, title_justify="left")
+    table.add_column("from team")
+    table.add_column("to team")
+    table.add_column(what)
+    for (source, target), labels in sorted(edges.items()):
+        table.add_row(source, target, "\n".join(labels))
+    if not edges:
+        table.add_row("-", "-", "none")
+    return table

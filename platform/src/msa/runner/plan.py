@@ -1,0 +1,182 @@
+"""What to start: ports, commands and environments of every service process.
+
+Pure functions of the system description and the runner's options, so the same
+plan serves `msa up`, the detached supervisor and the test fixtures.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from msa.errors import ConfigError
+from msa.runner.ports import HOST, free_port
+from msa.system import System
+
+Mode = Literal["process", "monolith"]
+MODES: tuple[Mode, ...] = ("process", "monolith")
+MONOLITH = "monolith"
+CommandFactory = Callable[[str], Sequence[str]]
+"""Maps a service name (or "monolith") to the command that serves it."""
+
+# Variables we set; inherited values of these are dropped so nothing stale leaks in.
+_OURS = ("MSA_SERVICE", "MSA_INSTANCE", "MSA_PORT", "MSA_HOST", "MSA_ENV", "MSA_SYSTEM_FILE",
+         "MSA_DATABASE_URL", "MSA_NATS_URL", "MSA_ADDRESSES", "MSA_DATA_DIR")
+
+
+def serve_command(service: str) -> list[str]:
+    """The real entry point: `python -m msa.serve SERVICE`, or `--monolith`."""
+    target = "--monolith" if service == MONOLITH else service
+    return [sys.executable, "-m", "msa.serve", target]
+
+
+@dataclass(frozen=True)
+class InstanceSpec:
+    """How to start one service process."""
+
+    name: str
+    service: str
+    team: str
+    port: int
+    command: tuple[str, ...]
+    env: Mapping[str, str] = field(repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+
+@dataclass(frozen=True)
+class PortPlan:
+    """Every port the runner will listen on."""
+
+    postgres: int
+    nats: int
+    nats_monitor: int
+    instances: dict[str, int]
+
+    def claims(self) -> dict[int, str]:
+        """port → what wants it, for the "port already in use" check."""
+        claims = {self.postgres: "PostgreSQL", self.nats: "NATS",
+                  self.nats_monitor: "NATS monitoring"}
+        claims.update({port: name for name, port in self.instances.items()})
+        return claims
+
+
+def instance_names(system: System, mode: Mode) -> list[tuple[str, str]]:
+    """(instance, service) pairs: `orders-0`, `orders-1`… or the single monolith."""
+    if mode == MONOLITH:
+        return [(MONOLITH, MONOLITH)]
+    return [(f"{svc.name}-{i}", svc.name)
+            for svc in system.services.values() for i in range(svc.replicas)]
+
+
+def plan_ports(
+    system: System, mode: Mode, *, free_ports: bool = False, gateway_port: int | None = None
+) -> PortPlan:
+    """Ports from system.toml (the gateway's may be overridden), or free ones for tests."""
+    if free_ports:
+        names = [name for name, _ in instance_names(system, mode)]
+        picked = _distinct_free_ports(3 + len(names))
+        return PortPlan(picked[0], picked[1], picked[2], dict(zip(names, picked[3:], strict=True)))
+    gateway = system.services[system.system.gateway]
+    instances: dict[str, int] = {}
+    if mode == MONOLITH:
+        instances[MONOLITH] = gateway_port or gateway.port
+    else:
+        for svc in system.services.values():
+            base = gateway_port if (svc is gateway and gateway_port) else svc.port
+            for i in range(svc.replicas):
+                instances[f"{svc.name}-{i}"] = base + i
+    local = system.local
+    plan = PortPlan(local.postgres_port, local.nats_port, local.nats_port + 1, instances)
+    seen: dict[int, str] = {}
+    for name, port in [("PostgreSQL", plan.postgres), ("NATS", plan.nats),
+                       ("NATS monitoring", plan.nats_monitor), *instances.items()]:
+        if port in seen:
+            raise ConfigError(f"port {port} is wanted by both {seen[port]} and {name}")
+        seen[port] = name
+    return plan
+
+
+def build_instances(
+    system: System,
+    mode: Mode,
+    ports: PortPlan,
+    *,
+    database_urls: Mapping[str, str],
+    nats_url: str,
+    data_dir: Path,
+    env: str = "dev",
+    env_overrides: Mapping[str, str] | None = None,
+    command: CommandFactory = serve_command,
+) -> list[InstanceSpec]:
+    """The start specification of every service process, in system.toml order."""
+    if system.path is None:
+        raise ConfigError("the runner needs a system loaded from a file (system.path is unset)")
+    base = {key: value for key, value in os.environ.items()
+            if key not in _OURS and not key.startswith("MSA_DATABASE_URL_")}
+    base.update({
+        "PYTHONUNBUFFERED": "1",
+        "MSA_ENV": env,
+        "MSA_HOST": HOST,
+        "MSA_SYSTEM_FILE": str(system.path),
+        "MSA_NATS_URL": nats_url,
+        "MSA_ADDRESSES": json.dumps(addresses(system, mode, ports), separators=(",", ":")),
+        "MSA_DATA_DIR": str(data_dir),
+    })
+    specs = []
+    for name, service in instance_names(system, mode):
+        variables = {**base, "MSA_SERVICE": service, "MSA_INSTANCE": name,
+                     "MSA_PORT": str(ports.instances[name])}
+        if mode == MONOLITH:
+            team = "all"
+            for db_service, url in database_urls.items():
+                variables[f"MSA_DATABASE_URL_{db_service.upper()}"] = url
+        else:
+            team = system.services[service].team
+            if service in database_urls:
+                variables["MSA_DATABASE_URL"] = database_urls[service]
+        variables.update(env_overrides or {})
+        specs.append(InstanceSpec(name, service, team, ports.instances[name],
+                                  tuple(command(service)), variables))
+    return specs
+
+
+def addresses(system: System, mode: Mode, ports: PortPlan) -> dict[str, list[str]]:
+    """service → the base URL of each replica (all the one process in monolith mode)."""
+    if mode == MONOLITH:
+        return {name: [f"http://{HOST}:{ports.instances[MONOLITH]}"] for name in system.services}
+    return {svc.name: [f"http://{HOST}:{ports.instances[f'{svc.name}-{i}']}"
+                       for i in range(svc.replicas)] for svc in system.services.values()}
+
+
+def service_urls(system: System, mode: Mode, ports: PortPlan) -> dict[str, list[str]]:
+    """Where each service answers from outside; in monolith mode the gateway is at the
+    root and every other service is mounted under `/_svc/<name>` (see msa.serve)."""
+    if mode != MONOLITH:
+        return addresses(system, mode, ports)
+    from msa.serve import MONOLITH_PREFIX
+
+    base = f"http://{HOST}:{ports.instances[MONOLITH]}"
+    return {name: [base if name == system.system.gateway else f"{base}{MONOLITH_PREFIX}/{name}"]
+            for name in system.services}
+
+
+def gateway_instance(system: System, mode: Mode) -> str:
+    """The instance that serves the public entry point."""
+    return MONOLITH if mode == MONOLITH else f"{system.system.gateway}-0"
+
+
+def _distinct_free_ports(count: int) -> list[int]:
+    picked: list[int] = []
+    while len(picked) < count:
+        port = free_port()
+        if port not in picked:
+            picked.append(port)
+    return picked
