@@ -112,6 +112,7 @@ class SystemFactory(Protocol):
         system: System | Path | str | None = None,
         env: str = "test",
         env_overrides: Mapping[str, str] | None = None,
+        service_env: Mapping[str, Mapping[str, str]] | None = None,
         command: Callable[[str], Sequence[str]] | None = None,
         ready_timeout: float = 120.0,
     ) -> Runner: ...
@@ -165,6 +166,7 @@ def msa_system_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sys
         system: System | Path | str | None = None,
         env: str = "test",
         env_overrides: Mapping[str, str] | None = None,
+        service_env: Mapping[str, Mapping[str, str]] | None = None,
         command: Callable[[str], Sequence[str]] | None = None,
         ready_timeout: float = 120.0,
     ) -> Runner:
@@ -176,7 +178,8 @@ def msa_system_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sys
         loaded = system if isinstance(system, System) else load_system(system)
         runner = Runner(loaded, data_dir=tmp_path_factory.mktemp(f"msa-{mode}"),
                         mode=mode,
-                        free_ports=True, env=env, env_overrides=env_overrides, command=command,
+                        free_ports=True, env=env, env_overrides=env_overrides,
+                        service_env=service_env, command=command,
                         ready_timeout=ready_timeout)
         runners.append(runner)
         runner.start()

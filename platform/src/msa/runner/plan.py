@@ -114,9 +114,14 @@ def build_instances(
     data_dir: Path,
     env: str = "dev",
     env_overrides: Mapping[str, str] | None = None,
+    service_env: Mapping[str, Mapping[str, str]] | None = None,
     command: CommandFactory = serve_command,
 ) -> list[InstanceSpec]:
-    """The start specification of every service process, in system.toml order."""
+    """The start specification of every service process, in system.toml order.
+
+    `env_overrides` apply to every process; `service_env[service]` then to the
+    replicas of that one service (e.g. a database URL through a fault proxy).
+    """
     if system.path is None:
         raise ConfigError("the runner needs a system loaded from a file (system.path is unset)")
     base = {key: value for key, value in os.environ.items()
@@ -143,6 +148,7 @@ def build_instances(
             if service in database_urls:
                 variables["MSA_DATABASE_URL"] = database_urls[service]
         variables.update(env_overrides or {})
+        variables.update((service_env or {}).get(service, {}))
         specs.append(InstanceSpec(name, service, team, ports.instances[name],
                                   tuple(command(service)), variables))
     return specs

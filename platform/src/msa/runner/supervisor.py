@@ -67,6 +67,7 @@ class Runner:
         gateway_port: int | None = None,
         env: str = "dev",
         env_overrides: Mapping[str, str] | None = None,
+        service_env: Mapping[str, Mapping[str, str]] | None = None,
         command: CommandFactory | None = None,
         ready_timeout: float = 60.0,
         stop_timeout: float = 15.0,
@@ -83,6 +84,7 @@ class Runner:
                                           gateway_port=gateway_port)
         self.servers = ServerSet(self.data_dir, self.ports)
         self._env_overrides = dict(env_overrides or {})
+        self._service_env = {name: dict(values) for name, values in (service_env or {}).items()}
         self._command = command or serve_command
         self._specs: list[InstanceSpec] = []
         self._state_lock = threading.Lock()
@@ -245,7 +247,8 @@ class Runner:
             self._specs = build_instances(
                 self.system, self.mode, self.ports, database_urls=self.servers.database_urls,
                 nats_url=self.nats_url, data_dir=self.data_dir, env=self.env,
-                env_overrides=self._env_overrides, command=self._command)
+                env_overrides=self._env_overrides, service_env=self._service_env,
+                command=self._command)
             self._state = RunnerState(
                 system=self.system.system.name, system_file=str(self.system.path),
                 data_dir=str(self.data_dir), mode=self.mode, started_at=time.time(),
