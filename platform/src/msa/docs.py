@@ -77,7 +77,9 @@ def event_catalog(system: System) -> dict[str, Any]:
             importlib.import_module(f"{svc.package}.contracts")
         except ModuleNotFoundError:
             pass
-    schemas = registered_events()
+    packages = {svc.package for svc in system.services.values()}
+    schemas = {event: cls for event, cls in registered_events().items()
+               if cls.__module__.split(".", 1)[0] in packages}
     problems = [f"{event} (published by {publisher}) has no schema class"
                 for event, publisher in system.publisher_of.items() if event not in schemas]
     problems += [f"schema {event} is not declared under any service's publishes"

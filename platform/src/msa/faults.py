@@ -19,6 +19,11 @@ _hits: dict[str, int] = {}
 _log = logging.getLogger("msa.faults")
 
 
+BREAKS = ("break:inbox-dedupe", "break:compensation")
+"""Deliberately broken builds, to prove the checkers notice: no inbox dedupe; sagas
+that skip their compensations."""
+
+
 def arm(spec: str, env: str) -> None:
     """Arm the points in `spec` ("name@n,..."); refused outside dev/test."""
     if not spec:
@@ -27,8 +32,22 @@ def arm(spec: str, env: str) -> None:
         raise RuntimeError("fault hooks can only be armed in dev or test")
     for item in spec.split(","):
         name, _, nth = item.strip().partition("@")
-        if name:
+        if name in BREAKS:
+            _break(name)
+        elif name:
             _armed[name] = int(nth or 1)
+
+
+def _break(name: str) -> None:
+    if name == "break:inbox-dedupe":
+        from msa.messaging import inbox
+
+        inbox.DEDUPE = False
+    elif name == "break:compensation":
+        from msa.sagas import engine
+
+        engine.SKIP_COMPENSATION = True
+    _log.warning("deliberately broken build: %s", name)
 
 
 def disarm() -> None:
