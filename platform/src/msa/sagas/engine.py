@@ -75,7 +75,7 @@ class SagaEngine:
         saga_id = saga_id or uuid.uuid4()
         await conn.execute(insert(saga_table).values(
             id=saga_id, saga_type=name, status="running", step=0, data=data, owner=self.owner,
-            lease_until=func.now() + _seconds(definition.lease_seconds), fence=1, attempts=0,
+            lease_until=func.now() + _seconds(_lease(definition)), fence=1, attempts=0,
         ))
         SAGAS_STARTED.labels(self.runtime.name, name).inc()
         return saga_id
@@ -106,7 +106,7 @@ class SagaEngine:
 
     async def _claim(self, reclaim_own: bool) -> list[tuple[uuid.UUID, int]]:
         busy = list(self._tasks)
-        lease = max(d.lease_seconds for d in self.definitions.values())
+        lease = max(_lease(d) for d in self.definitions.values())
         orphaned = saga_table.c.lease_until < func.now()
         if reclaim_own:
             # a previous incarnation of this replica died: its sagas need no wait
@@ -176,13 +176,11 @@ class SagaEngine:
             try:
                 async with self.runtime.db.begin() as conn:
                     ctx.conn = conn
-                    await self._renew(conn, state, step)
                     result = await step.action(ctx)
                     faults.point(f"saga.{step.name}.done")  # done, not committed: rolled back
                     return await self._advance(conn, definition, state, step, result, started)
             except StepFailed as exc:
                 return await self._fail(definition, state, step, str(exc), started)
-        await self._renew_now(state, step)
         try:
             result = await step.action(ctx)
         except (StepFailed, ServiceCallError) as exc:
@@ -215,7 +213,6 @@ class SagaEngine:
             state.step -= 1
             return state
         ctx = self._context(state, step, undo=True)
-        await self._renew_now(state, step)
         try:
             if step.local:
                 async with self.runtime.db.begin() as conn:
@@ -299,24 +296,20 @@ class SagaEngine:
                       row["error"], row["attempts"], row["fence"])
 
     async def _write(self, conn: AsyncConnection, state: _State, **values: Any) -> None:
-        """Update the saga, only if this driver still holds it (owner and fence)."""
+        """Update the saga, only if this driver still holds it (owner and fence).
+
+        Every write also renews the lease for one more step, so driving a saga
+        costs one transaction per step and no separate lease round trips.
+        """
+        lease = _lease(self.definitions[state.name])
         result = await conn.execute(
             update(saga_table)
             .where(saga_table.c.id == state.id, saga_table.c.owner == self.owner,
                    saga_table.c.fence == state.fence)
-            .values(**values, updated_at=func.now())
+            .values(**values, lease_until=func.now() + _seconds(lease), updated_at=func.now())
         )
         if result.rowcount != 1:
             raise _LeaseLost
-
-    async def _renew(self, conn: AsyncConnection, state: _State, step: Step) -> None:
-        definition = self.definitions[state.name]
-        await self._write(conn, state, data=state.data, lease_until=func.now() + _seconds(
-            max(definition.lease_seconds, step.deadline + 5.0)))
-
-    async def _renew_now(self, state: _State, step: Step) -> None:
-        async with self.runtime.db.begin() as conn:
-            await self._renew(conn, state, step)
 
     async def _record(self, conn: AsyncConnection, state: _State, step: Step, direction: str,
                       outcome: str, detail: str | None) -> None:
@@ -342,6 +335,12 @@ class SagaEngine:
         for task in list(self._tasks.values()):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+
+
+def _lease(definition: SagaDefinition) -> float:
+    """How long a driver holds a saga: enough for its slowest step and a margin."""
+    slowest = max((step.deadline for step in definition.steps), default=0.0)
+    return max(definition.lease_seconds, slowest + 5.0)
 
 
 def _definite(exc: Exception) -> bool:
