@@ -20,9 +20,9 @@ async def bookstore(request: pytest.FixtureRequest, msa_system_factory) -> Async
     # a lower password work factor, so that tests can register hundreds of users
     runner = msa_system_factory(request.param, env_overrides={"IDENTITY_SCRYPT_LOG2N": "11"})
     access = SystemAccess(runner.addresses)
-    async with httpx.AsyncClient(base_url=runner.gateway_url, timeout=30) as http:
-        await seed(access)
-        try:
+    try:
+        async with httpx.AsyncClient(base_url=runner.gateway_url, timeout=30) as http:
+            await seed(access)
             yield Bookstore(runner, http, access)
-        finally:
-            await access.aclose()
+    finally:
+        await access.aclose()
