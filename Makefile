@@ -4,7 +4,7 @@ UV ?= $(shell command -v uv 2>/dev/null || echo .venv-tools/bin/uv)
 VENV := .venv
 STAMP := $(VENV)/.synced
 
-.PHONY: up up-monolith down test check docs clean bench-checkout chaos
+.PHONY: up up-monolith down test check docs clean bench bench-startup bench-checkout chaos
 
 $(UV):
 	python3 -m venv .venv-tools && .venv-tools/bin/pip install --quiet uv
@@ -34,6 +34,20 @@ check: $(STAMP)
 
 docs: $(STAMP)
 	$(VENV)/bin/msa docs
+
+bench: bench-startup bench-checkout
+
+bench-startup: $(STAMP)
+	$(VENV)/bin/python -m bench.startup --mode process
+	$(VENV)/bin/python -m bench.startup --mode monolith
+
+# Completed checkouts per second and latency, both modes, closed loop; then latency
+# at a fixed rate (half of what the closed loop reached is the issue's target point).
+bench-checkout: $(STAMP)
+	$(VENV)/bin/python -m bench.checkout --mode process --seconds 20
+	$(VENV)/bin/python -m bench.checkout --mode monolith --seconds 20
+	$(VENV)/bin/python -m bench.checkout --mode process --seconds 20 --rate 25
+	$(VENV)/bin/python -m bench.checkout --mode monolith --seconds 20 --rate 50
 
 clean:
 	rm -rf .pytest_cache .mypy_cache .ruff_cache
