@@ -9,8 +9,9 @@ STAMP := $(VENV)/.synced
 $(UV):
 	python3 -m venv .venv-tools && .venv-tools/bin/pip install --quiet uv
 
+# Bytecode compiled at install, so that the first `msa up` does not compile it.
 $(STAMP): $(UV) uv.lock pyproject.toml platform/pyproject.toml $(wildcard services/*/pyproject.toml)
-	$(UV) sync --frozen --quiet
+	UV_COMPILE_BYTECODE=1 $(UV) sync --frozen --quiet
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -48,6 +49,11 @@ bench-checkout: $(STAMP)
 	$(VENV)/bin/python -m bench.checkout --mode monolith --seconds 20
 	$(VENV)/bin/python -m bench.checkout --mode process --seconds 20 --rate 25
 	$(VENV)/bin/python -m bench.checkout --mode monolith --seconds 20 --rate 50
+
+# The long fault-injection run (>= 10 min, >= 100 faults); the short one runs in `make test`.
+# SEED=n replays a schedule; the JSON report goes to .msa/chaos-long.json.
+chaos: $(STAMP)
+	$(VENV)/bin/msa chaos --profile long $(if $(SEED),--seed $(SEED)) --report .msa/chaos-long.json
 
 clean:
 	rm -rf .pytest_cache .mypy_cache .ruff_cache

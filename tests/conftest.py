@@ -9,7 +9,7 @@ import pytest
 
 from bookstore.seed import seed
 from msa.checks import SystemAccess
-from tests.shop import Bookstore
+from tests.shop import TEST_ENV, Bookstore
 
 MODES = ["process", "monolith"]
 
@@ -17,9 +17,8 @@ MODES = ["process", "monolith"]
 @pytest.fixture(scope="session", params=MODES)
 async def bookstore(request: pytest.FixtureRequest, msa_system_factory) -> AsyncIterator[Bookstore]:
     """A seeded bookstore; tests using it run once in process mode and once as a monolith."""
-    # a lower password work factor, so that tests can register hundreds of users
-    runner = msa_system_factory(request.param, env_overrides={"IDENTITY_SCRYPT_LOG2N": "11"})
-    access = SystemAccess(runner.addresses)
+    runner = msa_system_factory(request.param, env_overrides=TEST_ENV)
+    access = SystemAccess(runner.addresses, data_dir=runner.data_dir)  # signs as the operator
     try:
         async with httpx.AsyncClient(base_url=runner.gateway_url, timeout=30) as http:
             await seed(access)

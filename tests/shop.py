@@ -20,6 +20,14 @@ from msa.checks import CheckResult, SystemAccess
 from msa.runner import Runner
 
 PASSWORD = "a-long-test-password-1"
+USER_BURST = 100
+TEST_ENV = {
+    "IDENTITY_SCRYPT_LOG2N": "11",  # a lower work factor: tests register hundreds of users
+    # every test request comes from 127.0.0.1: the address limit must not get in the way
+    "GATEWAY_IP_RATE": "100000", "GATEWAY_IP_BURST": "100000",
+    "GATEWAY_USER_RATE": "50", "GATEWAY_USER_BURST": str(USER_BURST),
+    "GATEWAY_CORS_ORIGINS": "https://shop.example",
+}
 _counter = itertools.count()
 
 

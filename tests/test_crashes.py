@@ -25,7 +25,8 @@ def restarts(bookstore: Bookstore, service: str) -> int:
 
 
 async def arm(bookstore: Bookstore, service: str, point: str | None) -> None:
-    async with httpx.AsyncClient(timeout=5) as http:
+    headers = bookstore.access.auth_headers(service)  # fault hooks are for operators only
+    async with httpx.AsyncClient(timeout=5, headers=headers) as http:
         for url in bookstore.runner.addresses[service]:
             try:
                 if point:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -16,7 +17,7 @@ import psutil
 import pytest
 
 from msa.cli import main
-from msa.runner import read_state
+from msa.runner import RunnerState, read_state
 from msa.runner.ports import free_port, port_is_free
 
 FAKE_APP = '''
@@ -35,12 +36,22 @@ def create_app(settings, system=None, **kwargs):
         yield
 
     return Starlette(routes=[Route("/readyz", ready)], lifespan=lifespan)
+
+
+async def seed(access):
+    import os
+    from msa.errors import MsaError
+
+    if os.environ.get("TINY_SEED") == "fail":
+        raise MsaError("pay answered 503 to POST /internal/pay/stock")
+    return f"tiny seeded {sorted(access.addresses)}"
 '''
 
 SYSTEM_TOML = """
 [system]
 name = "tiny"
 gateway = "front"
+seed = "tinyapp:seed"
 
 [local]
 data_dir = "data"
@@ -92,9 +103,11 @@ def nats_port() -> int:
             return port
 
 
-def msa(project: Path, *args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
+def msa(project: Path, *args: str, timeout: float = 90,
+        **variables: str) -> subprocess.CompletedProcess[str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("MSA_")}
     env["PYTHONPATH"] = str(project)
+    env.update(variables)
     return subprocess.run(
         [sys.executable, "-m", "msa.cli", "--system", str(project / "system.toml"), *args],
         capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, timeout=timeout,
@@ -118,7 +131,7 @@ def test_an_unknown_service_is_one_line_without_traceback(
 
     assert code == 1
     assert err == "msa: unknown service 'nope' (known: front, mail, pay, postgres, nats, " \
-                  "supervisor)\n"
+                  "supervisor, forkserver)\n"
     assert out == ""
 
 
@@ -197,6 +210,7 @@ def test_up_detached_status_logs_and_down_with_the_real_entry_point(stopped_at_e
     up = msa(project, "up", "-d")
     assert up.returncode == 0, up.stderr
     assert "tiny is up" in up.stdout
+    assert re.search(r"seed\s+tiny seeded \['front', 'mail', 'pay'\] \(\d+\.\d s\)", up.stdout)
 
     again = msa(project, "up", "-d")
     assert again.returncode == 0 and "already running" in again.stdout
@@ -237,6 +251,8 @@ def test_ctrl_c_stops_a_foreground_up_cleanly(stopped_at_end: Path) -> None:
             assert cli.poll() is None and time.monotonic() < deadline, cli.stderr
             time.sleep(0.05)
         pids = [item.pid for item in state.instances]
+        assert state.forkserver is not None  # the instances were forked by it
+        pids.append(state.forkserver.pid)
         cli.send_signal(signal.SIGINT)
         out, _ = cli.communicate(timeout=60)
     finally:
@@ -248,3 +264,43 @@ def test_ctrl_c_stops_a_foreground_up_cleanly(stopped_at_end: Path) -> None:
         assert pid and (not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie")
     final = read_state(project / "data")
     assert final is not None and final.phase == "stopped"
+
+
+def test_a_failing_seed_is_one_line_and_leaves_the_system_running(stopped_at_end: Path) -> None:
+    project = stopped_at_end
+    up = msa(project, "up", "-d", TINY_SEED="fail")
+
+    assert up.returncode == 1
+    assert up.stderr.splitlines()[-1] == (
+        "msa: seed failed: pay answered 503 to POST /internal/pay/stock; the system keeps "
+        "running (`msa down` stops it)")
+    assert "tiny is up" in up.stdout and "seed " not in up.stdout
+    status = json.loads(msa(project, "status", "--json").stdout)
+    assert status["running"] is True and all(row["ready"] for row in status["instances"])
+
+    assert msa(project, "down").returncode == 0
+    skipped = msa(project, "up", "-d", "--no-seed", TINY_SEED="fail")
+    assert skipped.returncode == 0, skipped.stderr
+    assert "seed " not in skipped.stdout
+
+
+def test_monolith_summary_shows_each_service_under_the_gateway(project: Path) -> None:
+    from rich.console import Console
+
+    from msa.runner import Runner
+    from msa.runner.views import summary
+    from msa.system import load_system
+
+    runner = Runner(load_system(project / "system.toml"), data_dir=project / "data",
+                    mode="monolith", free_ports=True)
+    state = RunnerState(system="tiny", system_file="", data_dir="", mode="monolith",
+                        gateway_url=runner.gateway_url)
+    console = Console(width=200, record=True)
+    console.print(summary(state, runner.addresses, "logs", 1.0, "tiny seeded"))
+    text = "\n".join(line.rstrip() for line in console.export_text().splitlines()) + "\n"
+    gateway = runner.gateway_url
+
+    assert re.search(rf"front\s+{gateway}\n", text)
+    assert re.search(rf"pay\s+{gateway}/_svc/pay\n", text)
+    assert re.search(rf"mail\s+{gateway}/_svc/mail\n", text)
+    assert re.search(r"seed\s+tiny seeded", text)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -118,6 +119,10 @@ def test_each_replica_gets_its_port_the_addresses_and_only_its_database(runner: 
     assert orders_1["MSA_DATABASE_URL"] == runner.database_url("orders")
     assert json.loads(orders_1["MSA_ADDRESSES"]) == runner.addresses
     assert "MSA_DATABASE_URL" not in gateway
+    # a custom command runs as a plain subprocess of the supervisor: no fork server
+    assert state.forkserver is None
+    assert all(psutil.Process(item.pid).ppid() == os.getpid() for item in state.instances
+               if item.pid)
 
 
 async def test_the_database_url_handed_to_a_service_works(runner: Runner) -> None:

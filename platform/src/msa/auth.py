@@ -1,13 +1,12 @@
 """Access tokens: Ed25519-signed JWTs, their keys, their JWKS and their verification.
 
-The issuing service keeps its private keys as PEM files (mode 0600) under
-`<data_dir>/secrets/<service>/`, creates one on first start and can hold several
-for rotation: the newest signs, all of them verify (they are all in the JWKS).
+The issuing service keeps its private keys as PEM files (`msa.signing_keys`: the
+newest signs, older ones stay in the JWKS until their tokens have expired):
 
-    keys = load_or_create_signing_keys(data_dir)
-    token = issue_access_token(keys[-1], sub=str(user_id), role="customer",
+    ring = KeyRing(key_directory(data_dir))
+    token = issue_access_token(ring.signing_key, sub=str(user_id), role="customer",
                                issuer="shop-identity", audience="shop")
-    document = jwks(key.public for key in keys)
+    document = jwks(ring.published())
 
 A verifying service holds one `TokenVerifier` fed by an async function that fetches
 that JWKS; it caches it, refetches once on an unknown `kid`, accepts only EdDSA
@@ -19,50 +18,39 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import logging
-import os
-import secrets
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import jwt
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from msa.principal import ROLES, Principal, Unauthorized
 from msa.problems import Unavailable
+from msa.signing_keys import (
+    MAX_ACCESS_TTL,
+    KeyRing,
+    SigningKey,
+    VerificationKey,
+    generate_signing_key,
+    key_directory,
+    load_or_create_signing_keys,
+    rotate_signing_key,
+)
+
+__all__ = [
+    "MAX_ACCESS_TTL", "Claims", "KeyRing", "SigningKey", "TokenVerifier", "VerificationKey",
+    "bearer_token", "generate_signing_key", "issue_access_token", "jwks", "key_directory",
+    "load_or_create_signing_keys", "rotate_signing_key",
+]
 
 ALGORITHM = "EdDSA"
 TOKEN_TYPE = "at+jwt"  # RFC 9068: a verifier never mistakes another kind of JWT for access
-MAX_ACCESS_TTL = 900
 _REQUIRED = ["exp", "iat", "nbf", "iss", "aud", "sub"]
 _log = logging.getLogger("msa.auth")
-
-
-@dataclass(frozen=True)
-class VerificationKey:
-    """A public key and the id tokens name it by."""
-
-    kid: str
-    key: Ed25519PublicKey
-
-
-@dataclass(frozen=True)
-class SigningKey:
-    """A private key and its id (`kid`); kids sort oldest to newest."""
-
-    kid: str
-    private_key: Ed25519PrivateKey
-
-    @property
-    def public(self) -> VerificationKey:
-        return VerificationKey(self.kid, self.private_key.public_key())
 
 
 @dataclass(frozen=True)
@@ -77,76 +65,6 @@ class Claims:
     @property
     def principal(self) -> Principal:
         return Principal(self.user_id, self.role)
-
-
-def key_directory(data_dir: str | Path, service: str = "identity") -> Path:
-    """Where `service` keeps its private signing keys."""
-    return Path(data_dir) / "secrets" / service
-
-
-def generate_signing_key() -> SigningKey:
-    """A new key whose kid starts with its UTC creation time, so kids sort by age."""
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    return SigningKey(f"{stamp}-{secrets.token_hex(4)}", Ed25519PrivateKey.generate())
-
-
-def load_or_create_signing_keys(data_dir: str | Path,
-                                service: str = "identity") -> list[SigningKey]:
-    """Every stored key, oldest first (the last one signs); creates one if there is none."""
-    folder = key_directory(data_dir, service)
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    with _locked(folder):
-        keys = _read_keys(folder)
-        if not keys:
-            keys = [_write_key(folder, generate_signing_key())]
-    return keys
-
-
-def rotate_signing_key(data_dir: str | Path, service: str = "identity") -> SigningKey:
-    """Add a new newest key: it signs after the next start; the older ones still verify."""
-    folder = key_directory(data_dir, service)
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    with _locked(folder):
-        return _write_key(folder, generate_signing_key())
-
-
-@contextlib.contextmanager
-def _locked(folder: Path) -> Iterator[None]:
-    """Replicas starting together must not each create a different first key."""
-    import fcntl
-
-    with open(folder / ".lock", "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _read_keys(folder: Path) -> list[SigningKey]:
-    keys = []
-    for path in sorted(folder.glob("*.pem")):
-        if path.stat().st_mode & 0o077:
-            _log.warning("signing key %s is readable by others; it should be mode 0600", path)
-        private = serialization.load_pem_private_key(path.read_bytes(), password=None)
-        if not isinstance(private, Ed25519PrivateKey):
-            raise ValueError(f"{path} is not an Ed25519 private key")
-        keys.append(SigningKey(path.stem, private))
-    return keys
-
-
-def _write_key(folder: Path, key: SigningKey) -> SigningKey:
-    pem = key.private_key.private_bytes(serialization.Encoding.PEM,
-                                        serialization.PrivateFormat.PKCS8,
-                                        serialization.NoEncryption())
-    temporary = folder / f".{key.kid}.tmp"
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(pem)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, folder / f"{key.kid}.pem")  # a reader never sees half a key
-    return key
 
 
 def issue_access_token(key: SigningKey, *, sub: str, role: str, issuer: str, audience: str,

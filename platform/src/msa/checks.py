@@ -12,11 +12,13 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
 
 from msa.errors import ConfigError, MsaError
+from msa.service_auth import ServiceCredentials, operator_credentials
 
 
 @dataclass
@@ -33,12 +35,22 @@ class CheckResult:
 
 
 class SystemAccess:
-    """Reads services' APIs by name, as an operator tool does."""
+    """Reads services' APIs by name, as an operator tool does.
+
+    Given the system's data folder (or credentials), every request carries the
+    operator's service token, which services require on their `/internal` routes.
+    """
 
     def __init__(self, addresses: dict[str, list[str]], headers: dict[str, str] | None = None,
-                 timeout: float = 10.0) -> None:
+                 timeout: float = 10.0, *, data_dir: str | Path | None = None,
+                 credentials: ServiceCredentials | None = None) -> None:
         self.addresses = addresses
         self._http = httpx.AsyncClient(timeout=timeout, headers=headers or {})
+        self._credentials = credentials or (operator_credentials(data_dir) if data_dir else None)
+
+    def auth_headers(self, service: str) -> dict[str, str]:
+        """The operator's credential for a call to `service` (none without credentials)."""
+        return self._credentials.headers(service) if self._credentials else {}
 
     def url(self, service: str, path: str) -> str:
         bases = self.addresses.get(service)
@@ -48,7 +60,8 @@ class SystemAccess:
 
     async def get(self, service: str, path: str, **params: Any) -> Any:
         try:
-            response = await self._http.get(self.url(service, path), params=params or None)
+            response = await self._http.get(self.url(service, path), params=params or None,
+                                            headers=self.auth_headers(service))
         except httpx.HTTPError as exc:
             raise MsaError(f"{service} is unreachable: {type(exc).__name__}") from None
         if response.status_code >= 400:
@@ -57,7 +70,8 @@ class SystemAccess:
 
     async def post(self, service: str, path: str, body: Any, *,
                    headers: dict[str, str] | None = None) -> Any:
-        response = await self._http.post(self.url(service, path), json=body, headers=headers)
+        response = await self._http.post(self.url(service, path), json=body,
+                                         headers={**self.auth_headers(service), **(headers or {})})
         if response.status_code >= 400:
             raise MsaError(f"{service} answered {response.status_code} to POST {path}: "
                            f"{response.text[:200]}")

@@ -14,6 +14,8 @@ from msa.errors import MsaError
 COMMAND_MODULES = (
     "msa.commands.runner",
     "msa.commands.ops",
+    "msa.commands.chaos",
+    "msa.commands.admin",
 )
 """Each module's `register(app)` adds its commands; add a line to add a module."""
 

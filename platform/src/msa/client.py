@@ -6,60 +6,71 @@ round-robin and a replica that refuses the connection is skipped. When the calle
 runs in the same process (monolith), calls go through an in-process ASGI transport:
 no sockets, but the same middleware, validation and error handling.
 
-Every call has a deadline. Errors become typed exceptions:
-`ServiceUnavailable` (nothing was done), `ServiceTimeout` (the outcome is unknown),
+Every call has a deadline: the edge's `timeout` (or the call's), never more than
+the caller's own request has left (`msa.deadline`); the remainder travels on in
+`X-Msa-Deadline-Ms`. Each attempt is a client span whose `traceparent` is sent
+along. The edge's guards (`msa.resilience`) apply per callee: a bulkhead caps
+calls in flight, a circuit breaker fails calls fast while the callee keeps
+failing, and retries (only for idempotent calls, with exponential backoff and
+jitter) stay within a retry budget.
+
+Errors become typed exceptions: `ServiceUnavailable` (nothing was done; also
+`CircuitOpen` and `BulkheadFull`), `ServiceTimeout` (the outcome is unknown),
 `RemoteProblem` (the callee answered with a problem, e.g. 404 or 409).
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import itertools
 import random
+import sys
 import time
 from collections.abc import Mapping
 from typing import Any
 
 import httpx
+from opentelemetry import trace
+from opentelemetry.propagate import inject
+from opentelemetry.trace import SpanKind, StatusCode
 
+from msa import deadline, tracing
+from msa.call_errors import (
+    BulkheadFull,
+    CircuitOpen,
+    RemoteProblem,
+    ServiceCallError,
+    ServiceTimeout,
+    ServiceUnavailable,
+)
 from msa.logs import request_id_var
-from msa.metrics import CLIENT_LATENCY, CLIENT_REQUESTS
+from msa.metrics import (
+    BREAKER_STATE,
+    BREAKER_TRANSITIONS,
+    CLIENT_LATENCY,
+    CLIENT_REJECTED,
+    CLIENT_REQUESTS,
+)
+from msa.resilience import STATE_NAMES, Bulkhead, CircuitBreaker, RetryBudget
 from msa.system import Edge
 
+
+def _remember_missing_sniffio() -> None:
+    # httpx's in-process (ASGI) transport tries `import sniffio` on every request; when
+    # sniffio is not installed, each failed import scans sys.path (~1 ms here). Marking it
+    # absent once makes the import fail at once (the documented `sys.modules[name] = None`).
+    if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
+        sys.modules["sniffio"] = None  # type: ignore[assignment]
+
+
+__all__ = [
+    "BulkheadFull", "CircuitOpen", "RemoteProblem", "ServiceCallError", "ServiceClient",
+    "ServiceTimeout", "ServiceUnavailable",
+]
+
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
-
-
-class ServiceCallError(Exception):
-    """A call to another service did not succeed."""
-
-    def __init__(self, target: str, message: str, status: int | None = None,
-                 problem: dict[str, Any] | None = None) -> None:
-        super().__init__(f"{target}: {message}")
-        self.target = target
-        self.status = status
-        self.problem = problem or {}
-
-
-class ServiceUnavailable(ServiceCallError):
-    """The callee could not be reached or said it is unavailable: nothing was done."""
-
-
-class ServiceTimeout(ServiceCallError):
-    """The deadline passed before an answer: the call may or may not have taken effect."""
-
-
-class RemoteProblem(ServiceCallError):
-    """The callee answered with an error (4xx/5xx) and a problem body."""
-
-    def __init__(self, target: str, message: str, status: int | None = None,
-                 problem: dict[str, Any] | None = None,
-                 response: httpx.Response | None = None) -> None:
-        super().__init__(target, message, status, problem)
-        self.response = response
-
-    @property
-    def detail(self) -> str:
-        return str(self.problem.get("detail") or self.problem.get("title") or "")
+RETRYABLE_STATUS = frozenset({502, 503, 504})
 
 
 class ServiceClient:
@@ -74,21 +85,42 @@ class ServiceClient:
         edge: Edge | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         default_headers: Mapping[str, str] | None = None,
+        auth: httpx.Auth | None = None,
     ) -> None:
+        """`auth` adds the caller's credentials to every request (see msa.service_auth)."""
         if not base_urls:
             raise ValueError(f"no address for service {target!r}")
+        if transport is not None:
+            _remember_missing_sniffio()
         self.caller = caller
         self.target = target
-        self.edge = edge or Edge()
+        self.edge = edge = edge or Edge()
         self._bases = [url.rstrip("/") for url in base_urls]
         self._next = itertools.cycle(range(len(self._bases)))
-        limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)
+        limits = httpx.Limits(max_connections=min(64, edge.max_concurrent),
+                              max_keepalive_connections=min(32, edge.max_concurrent))
         self._http = httpx.AsyncClient(
             transport=transport,
             limits=limits,
-            timeout=httpx.Timeout(self.edge.timeout),
+            timeout=httpx.Timeout(edge.timeout),
             headers=dict(default_headers or {}),
+            auth=auth,
         )
+        state = BREAKER_STATE.labels(caller, target)
+        state.set(0)
+
+        def breaker_changed(new: int) -> None:
+            state.set(new)
+            BREAKER_TRANSITIONS.labels(caller, target, STATE_NAMES[new]).inc()
+
+        self.breaker = CircuitBreaker(edge.breaker_failure_ratio, edge.breaker_min_calls,
+                                      edge.breaker_window, edge.breaker_open_seconds,
+                                      on_change=breaker_changed)
+        self.bulkhead = Bulkhead(edge.max_concurrent)
+        self.retry_budget = RetryBudget(edge.retry_budget)
+        self._rejected = {reason: CLIENT_REJECTED.labels(caller, target, reason)
+                          for reason in ("circuit_open", "bulkhead_full", "retry_budget",
+                                         "deadline")}
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -111,11 +143,31 @@ class ServiceClient:
 
         Calls that are safe to repeat (GET/PUT/DELETE, or any call with an
         idempotency key) are retried with exponential backoff and jitter while
-        the deadline allows. With `passthrough`, error answers are returned
-        rather than raised (a proxy relays them as they are).
+        the deadline and the retry budget allow. With `passthrough`, error
+        answers are returned rather than raised (a proxy relays them as they are).
         """
         method = method.upper()
-        deadline = time.monotonic() + (timeout or self.edge.timeout)
+        budget = timeout or self.edge.timeout
+        left = deadline.remaining()
+        if left is not None and left < budget:
+            budget = left
+        if budget <= 0:
+            self._rejected["deadline"].inc()
+            raise ServiceTimeout(self.target, "the caller's deadline has passed; nothing sent")
+        if not self.bulkhead.try_enter():
+            self._rejected["bulkhead_full"].inc()
+            raise BulkheadFull(self.target, f"{self.bulkhead.limit} calls already in flight")
+        try:
+            return await self._attempts(method, path, json, content, params, headers,
+                                        idempotency_key, time.monotonic() + budget, retries,
+                                        passthrough)
+        finally:
+            self.bulkhead.leave()
+
+    async def _attempts(self, method: str, path: str, json: Any, content: bytes | None,
+                        params: Any, headers: Mapping[str, str] | None,
+                        idempotency_key: str | None, until: float, retries: int | None,
+                        passthrough: bool) -> httpx.Response:
         send_headers = dict(headers or {})
         request_id = request_id_var.get()
         if request_id:
@@ -124,29 +176,46 @@ class ServiceClient:
             send_headers["idempotency-key"] = idempotency_key
         repeatable = method in IDEMPOTENT_METHODS or idempotency_key is not None
         attempts = 1 + (self.edge.retries if retries is None else retries) if repeatable else 1
+        self.retry_budget.on_call()
         error: ServiceCallError | None = None
         for attempt in range(attempts):
-            remaining = deadline - time.monotonic()
+            remaining = until - time.monotonic()
             if remaining <= 0:
+                break
+            probe = self.breaker.allow()
+            if probe is None:
+                self._rejected["circuit_open"].inc()
+                error = error or CircuitOpen(self.target, "circuit open: failing fast")
                 break
             try:
                 response = await self._send_once(method, path, json, content, params,
                                                  send_headers, remaining)
             except RemoteProblem as exc:
-                if passthrough and exc.response is not None and exc.status not in (502, 503, 504):
-                    return exc.response
-                if exc.status not in (502, 503, 504):
+                self.breaker.record(probe, ok=(exc.status or 0) < 500)
+                if exc.status not in RETRYABLE_STATUS:
+                    if passthrough and exc.response is not None:
+                        return exc.response
                     raise
                 error = exc
                 if passthrough and attempt + 1 >= attempts and exc.response is not None:
                     return exc.response
             except (ServiceUnavailable, ServiceTimeout) as exc:
+                self.breaker.record(probe, ok=False)
                 error = exc
+            except BaseException:
+                self.breaker.abandon(probe)
+                raise
             else:
+                self.breaker.record(probe, ok=True)
                 return response
             if attempt + 1 < attempts:
+                if not self.retry_budget.try_retry():
+                    self._rejected["retry_budget"].inc()
+                    break
                 backoff = min(1.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.5)
-                await asyncio.sleep(min(backoff, max(0.0, deadline - time.monotonic())))
+                await asyncio.sleep(min(backoff, max(0.0, until - time.monotonic())))
+        if passthrough and isinstance(error, RemoteProblem) and error.response is not None:
+            return error.response
         raise error or ServiceTimeout(self.target, "deadline passed before the call was sent")
 
     async def _send_once(
@@ -161,8 +230,17 @@ class ServiceClient:
     ) -> httpx.Response:
         started = time.perf_counter()
         outcome = "error"
+        sent = {**headers, deadline.DEADLINE_HEADER: deadline.header_value(budget)}
+        tracer = tracing.tracer_for(self.caller)
+        span = None
+        if tracer is not None:
+            span = tracer.start_span(f"{method} {self.target}", kind=SpanKind.CLIENT, attributes={
+                "peer.service": self.target, "http.request.method": method, "url.path": path})
+            inject(sent, context=trace.set_span_in_context(span))
+        else:
+            inject(sent)
         try:
-            response = await self._send_to_a_replica(method, path, json, content, params, headers,
+            response = await self._send_to_a_replica(method, path, json, content, params, sent,
                                                      budget)
             outcome = str(response.status_code)
         except ServiceTimeout:
@@ -176,6 +254,11 @@ class ServiceClient:
             CLIENT_LATENCY.labels(self.caller, self.target, method).observe(
                 time.perf_counter() - started
             )
+            if span is not None:
+                span.set_attribute("msa.outcome", outcome)
+                if not outcome.isdigit() or int(outcome) >= 500:
+                    span.set_status(StatusCode.ERROR)
+                span.end()
         if response.status_code >= 400:
             raise RemoteProblem(
                 self.target,

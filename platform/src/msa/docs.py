@@ -1,4 +1,5 @@
-"""Documents generated from system.toml: CODEOWNERS, the architecture diagram, the event catalog.
+"""Documents generated from system.toml: CODEOWNERS, the architecture diagram, the event
+catalog, and the monitoring files (Prometheus configuration, alert rules, dashboards).
 
 `msa docs` writes them; `msa docs --check` (run by `make check` and a test) fails
 when any is stale, so no one maintains them by hand.
@@ -115,6 +116,8 @@ def event_catalog(system: System) -> dict[str, Any]:
 
 
 def documents(system: System) -> list[Document]:
+    from msa import monitoring
+
     root = system.root
     readme = (root / "README.md").read_text(encoding="utf-8")
     return [
@@ -122,6 +125,7 @@ def documents(system: System) -> list[Document]:
         Document(root / "README.md", readme_with_diagram(readme, system)),
         Document(root / "docs" / "events.asyncapi.json",
                  json.dumps(event_catalog(system), indent=2, sort_keys=True) + "\n"),
+        *(Document(path, text) for path, text in monitoring.documents(system)),
     ]
 
 

@@ -14,6 +14,8 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
+from starlette.types import ASGIApp, Receive, Scope, Send
+
 request_id_var: ContextVar[str | None] = ContextVar("msa_request_id", default=None)
 user_id_var: ContextVar[str | None] = ContextVar("msa_user_id", default=None)
 service_var: ContextVar[str | None] = ContextVar("msa_service", default=None)
@@ -77,3 +79,35 @@ def configure_logging(service: str, instance: str, version: str, level: str = "I
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+
+
+class ActingUser:
+    """ASGI middleware: the acting user (`X-User-Id`) into the logs and the server span.
+
+    Placed inside the service guard, so it sees the header only as the guard lets
+    it through (set by the gateway, dropped from anyone else): a caller cannot
+    make the logs name someone else.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        user = None
+        if scope["type"] == "http":
+            for key, value in scope.get("headers", ()):
+                if key == b"x-user-id":
+                    user = value.decode("latin-1")[:64] or None
+                    break
+        if user is None:
+            await self.app(scope, receive, send)
+            return
+        from opentelemetry import trace
+
+        trace.get_current_span().set_attribute("enduser.id", user)
+        token = user_id_var.set(user)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            user_id_var.reset(token)
+

@@ -1,8 +1,13 @@
 """Who is acting: the user the gateway verified, passed on to services in headers.
 
 The gateway verifies the caller's access token and sets `X-User-Id` and
-`X-User-Role` (it drops any such headers a client sends). Services read them
-with the dependencies below: `CurrentUser` (any signed-in user), `AdminUser`.
+`X-User-Role` (it drops any such headers a client sends); services trust them only
+on calls the gateway made (`msa.service_guard` drops them otherwise). Services read
+them with the dependencies below: `CurrentUser` (any signed-in user), `AdminUser`.
+
+Both are security dependencies, so a service's OpenAPI document says which
+operations need a user (`security: [{"user": []}]`) and which an administrator
+(`[{"user": ["admin"]}]`): tests and API fuzzers read it from there.
 """
 
 from __future__ import annotations
@@ -11,7 +16,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Header
+from fastapi import Depends, Header, Security
+from fastapi.security import APIKeyHeader
 
 from msa.problems import Problem
 
@@ -40,8 +46,12 @@ class Principal:
         return self.role == "admin"
 
 
+_USER = APIKeyHeader(name=USER_HEADER, scheme_name="user", auto_error=False,
+                     description="The user the gateway verified (set by the gateway only)")
+
+
 def _principal(
-    user: Annotated[str | None, Header(alias=USER_HEADER, include_in_schema=False)] = None,
+    user: Annotated[str | None, Security(_USER)] = None,
     role: Annotated[str | None, Header(alias=ROLE_HEADER, include_in_schema=False)] = None,
 ) -> Principal:
     if not user:
@@ -53,7 +63,7 @@ def _principal(
     return Principal(user_id, role if role in ROLES else "customer")
 
 
-def _admin(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
+def _admin(principal: Annotated[Principal, Security(_principal, scopes=["admin"])]) -> Principal:
     if not principal.is_admin:
         raise Forbidden("this operation is for administrators")
     return principal

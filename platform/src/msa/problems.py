@@ -55,6 +55,20 @@ class Problem(Exception):
         return body
 
 
+_PROBLEM_SCHEMA = {
+    "type": "object", "required": ["type", "title", "status"],
+    "properties": {"type": {"type": "string"}, "title": {"type": "string"},
+                   "status": {"type": "integer"}, "detail": {"type": "string"},
+                   "instance": {"type": "string"}},
+}
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"description": description, "content": {PROBLEM_JSON: {"schema": _PROBLEM_SCHEMA}}}
+    for code, description in (("4XX", "Refused: a problem (RFC 9457) says why"),
+                              ("5XX", "Not answered: a problem (RFC 9457) says why"))
+}
+"""What every operation may answer besides success, for its OpenAPI document."""
+
+
 class NotFound(Problem):
     status = 404
     title = "Not found"

@@ -117,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
             loop="uvloop" if sys.platform != "win32" else "asyncio",
             http="httptools",
             lifespan="on",
+            ws="none",  # no service speaks WebSocket; "auto" imports a library per process
             access_log=False,
             log_config=None,
             timeout_graceful_shutdown=int(settings.shutdown_grace),

@@ -31,12 +31,17 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from msa import db
+from msa import db, tracing
 from msa.client import ServiceClient
+from msa.deadline import DeadlineGuard
 from msa.errors import ConfigError
-from msa.metrics import BUILD_INFO, ObservedApp, metrics_response
-from msa.problems import install_problem_handlers, problem_response
+from msa.logs import ActingUser
+from msa.metrics import ObservedApp, build_info, metrics_response
+from msa.problems import PROBLEM_RESPONSES, install_problem_handlers, problem_response
+from msa.service_auth import ServiceTokenAuth
+from msa.service_guard import OperatorOnly, ServiceAuth, ServiceGuard
 from msa.settings import ServiceSettings, load_settings
+from msa.sqltrace import instrument_engine
 from msa.system import System, load_system
 
 if TYPE_CHECKING:
@@ -67,6 +72,7 @@ class Runtime:
     engine: AsyncEngine | None = None
     broker: Broker | None = None
     sagas: SagaEngine | None = None
+    auth: ServiceAuth | None = None  # this service's credentials and who may call it
     migrated: bool = False
     started: bool = False
     state: dict[str, Any] = field(default_factory=dict)  # the service's own long-lived objects
@@ -95,14 +101,19 @@ class Runtime:
 
             transport = httpx.ASGITransport(app=self.colocation.apps[target])
             client = ServiceClient(self.name, target, [f"http://{target}"],
-                                   edge=me.edge(target), transport=transport)
+                                   edge=me.edge(target), transport=transport,
+                                   auth=self._auth(target))
         else:
             urls = self.settings.addresses.get(target) or [
                 f"http://127.0.0.1:{port}" for port in callee.ports
             ]
-            client = ServiceClient(self.name, target, urls, edge=me.edge(target))
+            client = ServiceClient(self.name, target, urls, edge=me.edge(target),
+                                   auth=self._auth(target))
         self._clients[target] = client
         return client
+
+    def _auth(self, target: str) -> ServiceTokenAuth | None:
+        return None if self.auth is None else ServiceTokenAuth(self.auth.credentials, target)
 
     def spawn(self, name: str, work: Callable[[], Awaitable[None]]) -> None:
         """Run `work` in the background for the life of the service, restarting it on error."""
@@ -163,6 +174,7 @@ class ServiceDefinition:
         background: Sequence[BackgroundTask] = (),
         sagas: Sequence[SagaDefinition] = (),
         title: str | None = None,
+        public: bool = False,
     ) -> None:
         self.name = name
         self.routers = list(routers)
@@ -172,6 +184,7 @@ class ServiceDefinition:
         self.background = list(background)
         self.sagas = list(sagas)
         self.title = title or name
+        self.public = public  # the public edge: only its /internal routes need a service token
 
     def create_app(
         self,
@@ -207,24 +220,33 @@ class ServiceDefinition:
         app.state.runtime = runtime
         install_problem_handlers(app)
         for router in self.routers:
-            app.include_router(router)
+            app.include_router(router, responses=PROBLEM_RESPONSES)
         if spec.publishes and spec.database:
             from msa.messaging.api import router as outbox_router
 
-            app.include_router(outbox_router)
+            app.include_router(outbox_router, responses=PROBLEM_RESPONSES)
         if self.sagas:
             from msa.sagas.api import router as saga_router
 
-            app.include_router(saga_router)
+            app.include_router(saga_router, responses=PROBLEM_RESPONSES)
         _add_operational_routes(app, runtime)
+        tracing.setup(self.name, version=settings.version, instance=settings.instance_name,
+                      enabled=settings.tracing, buffer=settings.trace_buffer,
+                      otlp_endpoint=settings.otlp_endpoint)
+        app.add_middleware(DeadlineGuard)
+        if not self.public:  # at the edge X-User-Id comes from the client: not a fact
+            app.add_middleware(ActingUser)
+        app.add_middleware(ServiceGuard, runtime=runtime)
         app.add_middleware(ObservedApp, service=self.name)
-        BUILD_INFO.info({"service": self.name, "version": settings.version,
-                         "git_sha": settings.git_sha})
+        build_info(self.name, settings.version, settings.git_sha, system.root)
         return app
 
     async def _start(self, runtime: Runtime) -> None:
         settings = runtime.settings
         spec = runtime.system.service(self.name)
+        runtime.auth = ServiceAuth.load(self.name, runtime.system, settings.data_dir,
+                                        production=settings.env == "production",
+                                        public=self.public)
         if spec.database:
             assert settings.database_url is not None
             runtime.engine = db.create_engine(
@@ -232,6 +254,7 @@ class ServiceDefinition:
                 pool_size=settings.db_pool_size,
                 application_name=settings.instance_name,
             )
+            instrument_engine(runtime.engine, self.name)
             await _retry("database", lambda: db.migrate(runtime.db, self.migrations))
             runtime.migrated = True
         if spec.publishes or spec.consumes:
@@ -253,6 +276,9 @@ class ServiceDefinition:
             runtime.spawn("saga-recovery", runtime.sagas.recover_forever)
         for task in self.background:
             runtime.spawn(getattr(task, "__name__", "task"), functools.partial(task, runtime))
+        from msa.monitoring.gauges import start_gauges
+
+        start_gauges(runtime)
         if settings.faults:
             from msa import faults
 
@@ -261,7 +287,7 @@ class ServiceDefinition:
         _log.info("service started", extra={"port": settings.port})
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     """FastAPI dependency: the runtime of the service handling `request`."""
     runtime: Runtime = request.app.state.runtime
     return runtime
@@ -282,6 +308,7 @@ def _add_operational_routes(app: FastAPI, runtime: Runtime) -> None:
                                 checks=checks)
 
     app.add_route("/metrics", metrics_response, include_in_schema=False)
+    app.add_route("/internal/traces", tracing.traces_endpoint, include_in_schema=False)
     if runtime.settings.env != "production":
         _add_fault_routes(app, runtime)
 
@@ -290,13 +317,13 @@ def _add_fault_routes(app: FastAPI, runtime: Runtime) -> None:
     """Test-only: arm crash points at run time (never mounted in production)."""
     from msa import faults
 
-    @app.post("/internal/faults", include_in_schema=False)
+    @app.post("/internal/faults", include_in_schema=False, dependencies=[OperatorOnly])
     async def arm_faults(request: Request) -> dict[str, Any]:
         body = await request.json()
         faults.arm(str(body.get("points", "")), runtime.settings.env)
         return {"armed": faults.armed()}
 
-    @app.delete("/internal/faults", include_in_schema=False)
+    @app.delete("/internal/faults", include_in_schema=False, dependencies=[OperatorOnly])
     async def disarm_faults() -> dict[str, Any]:
         faults.disarm()
         return {"armed": faults.armed()}

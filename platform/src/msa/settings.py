@@ -15,6 +15,8 @@ way: `python -m msa.serve SERVICE` with these variables set.
 | MSA_NATS_URL | the NATS server |
 | MSA_ADDRESSES | JSON `{"service": ["http://host:port", ...]}`; default: system.toml ports |
 | MSA_DATA_DIR | the local data folder (secrets, keys) |
+| MSA_TRACING / MSA_TRACE_BUFFER | spans on (default) or off; how many finished spans to keep |
+| MSA_OTLP_ENDPOINT | also export spans to this OTLP/HTTP collector (needs the exporter package) |
 """
 
 from __future__ import annotations
@@ -52,6 +54,10 @@ class ServiceSettings(BaseSettings):
     version: str = "0.1.0"
     git_sha: str = "unknown"
     faults: str = Field(default="", description="test-only fault points; refused in production")
+    tracing: bool = Field(default=True, description="record spans (see msa.tracing)")
+    trace_buffer: int = Field(default=2048, ge=16, le=1_000_000,
+                              description="finished spans kept per process")
+    otlp_endpoint: str = Field(default="", description="OTLP/HTTP collector, e.g. http://host:4318")
 
     @field_validator("database_url")
     @classmethod

@@ -35,10 +35,24 @@ class Team(_Strict):
 
 
 class Edge(_Strict):
-    """Resilience settings for the calls from one service to another."""
+    """Resilience settings for the calls from one service to another (`[services.X.edges.Y]`).
+
+    Every call has a deadline (`timeout`, never longer than what the caller has
+    left); idempotent calls are retried up to `retries` times while retries stay
+    within `retry_budget` (a share of all calls); a circuit breaker opens when
+    `breaker_failure_ratio` of at least `breaker_min_calls` calls in the last
+    `breaker_window` seconds failed, and lets one probe through after
+    `breaker_open_seconds`; at most `max_concurrent` calls are in flight (a bulkhead).
+    """
 
     timeout: float = Field(default=5.0, gt=0, le=300)
     retries: int = Field(default=2, ge=0, le=10)
+    retry_budget: float = Field(default=0.2, ge=0, le=1)
+    breaker_failure_ratio: float = Field(default=0.5, gt=0, le=1)
+    breaker_min_calls: int = Field(default=10, ge=1, le=100_000)
+    breaker_window: float = Field(default=10.0, gt=0, le=3600)
+    breaker_open_seconds: float = Field(default=5.0, gt=0, le=3600)
+    max_concurrent: int = Field(default=256, gt=0, le=100_000)
 
 
 class Service(_Strict):
@@ -90,6 +104,24 @@ class Local(_Strict):
     data_dir: str = ".msa"
     postgres_port: int = Field(default=5499, ge=1024, le=65535)
     nats_port: int = Field(default=4299, ge=1024, le=65535)
+    prometheus_port: int = Field(default=9090, ge=1024, le=65535)
+
+
+class Slo(_Strict):
+    """A service-level objective on one route, watched by multi-window burn-rate alerts."""
+
+    name: str = ""
+    description: str = ""
+    service: str
+    method: str = Field(default="GET", pattern=r"^[A-Z]+$")
+    route: str = Field(pattern=r"^/")
+    availability: float = Field(default=0.99, gt=0, lt=1,
+                                description="share of answers that are not 5xx")
+    latency: float = Field(default=1.0, gt=0, description="seconds; a histogram bucket bound")
+    latency_target: float = Field(default=0.95, gt=0, lt=1,
+                                  description="share of answers within `latency`")
+    business_metrics: list[str] = Field(default_factory=list,
+                                        description="counters charted on the journey dashboard")
 
 
 class SystemInfo(_Strict):
@@ -98,6 +130,12 @@ class SystemInfo(_Strict):
     gateway: str
     checks: str | None = None
     seed: str | None = None
+    workload: str | None = Field(default=None, description=(
+        "`package.module:NAME` of the workload `msa chaos` drives (msa.chaos.workload)"))
+    admin: str | None = Field(default=None, description=(
+        "`package.module:function` that `msa admin create` calls as "
+        "`await function(database_url, email, password)`; the service whose package "
+        "holds it lends its database"))
 
 
 class System(_Strict):
@@ -107,13 +145,14 @@ class System(_Strict):
     local: Local = Field(default_factory=Local)
     teams: dict[str, Team]
     services: dict[str, Service]
+    slos: dict[str, Slo] = Field(default_factory=dict)
     path: Path | None = Field(default=None, exclude=True)
 
     @model_validator(mode="before")
     @classmethod
     def _names(cls, data: Any) -> Any:
         if isinstance(data, dict):
-            for section in ("teams", "services"):
+            for section in ("teams", "services", "slos"):
                 entries = data.get(section)
                 if isinstance(entries, dict):
                     data[section] = {
@@ -127,7 +166,7 @@ class System(_Strict):
         import re
 
         problems: list[str] = []
-        for name in [*self.teams, *self.services]:
+        for name in [*self.teams, *self.services, *self.slos]:
             if not re.match(NAME_PATTERN, name):
                 problems.append(f"{name!r}: names are lower-case letters, digits and '_'")
         if self.system.gateway not in self.services:
@@ -157,6 +196,9 @@ class System(_Strict):
                 if port in owners:
                     problems.append(f"{where}.port: port {port} is also used by {owners[port]}")
                 owners[port] = f"services.{svc.name}"
+        for slo in self.slos.values():
+            if slo.service not in self.services:
+                problems.append(f"slos.{slo.name}.service: unknown service {slo.service!r}")
         published = {event for svc in self.services.values() for event in svc.publishes}
         for svc in self.services.values():
             for event in svc.consumes:

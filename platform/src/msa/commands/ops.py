@@ -56,7 +56,7 @@ def _running(ctx: typer.Context, data_dir: Path | None) -> tuple[System, RunnerS
 def _access(system: System, state: RunnerState) -> SystemAccess:
     from msa.checks import SystemAccess
 
-    return SystemAccess(addresses_of(state, system))
+    return SystemAccess(addresses_of(state, system), data_dir=state.data_dir)
 
 
 def check(
@@ -125,11 +125,14 @@ def _saga_call(ctx: typer.Context, service: str, method: str, path: str,
                data_dir: Path | None) -> Any:
     import httpx
 
+    from msa.service_auth import operator_credentials
+
     system, state = _running(ctx, data_dir)
     system.service(service)
     url = addresses_of(state, system)[service][0] + path
+    headers = operator_credentials(state.data_dir).headers(service)
     try:
-        response = httpx.request(method, url, timeout=10)
+        response = httpx.request(method, url, headers=headers, timeout=10)
     except httpx.HTTPError as exc:
         raise MsaError(f"{service} is unreachable: {type(exc).__name__}") from None
     if response.status_code >= 400:

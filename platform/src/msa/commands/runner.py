@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-import signal
 import sys
-import threading
 import time
-from collections.abc import Iterator
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,57 +16,15 @@ from msa.commands import DATA_DIR_OPTION, cli_context, console, err_console
 from msa.errors import MsaError
 
 if TYPE_CHECKING:
-    from msa.runner import Runner, RunnerState
     from msa.system import System
 
 
-class ModeChoice(StrEnum):
-    process = "process"
-    monolith = "monolith"
-
-
-class EnvChoice(StrEnum):
-    dev = "dev"
-    test = "test"
-
-
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the `msa` app."""
+    """Add this module's commands to the `msa` app (`up` lives in `msa.commands.up`)."""
+    from msa.commands.up import up
+
     for command in (up, down, status, logs, reset, teams):
         app.command()(command)
-
-
-def up(
-    ctx: typer.Context,
-    detach: bool = typer.Option(False, "--detach", "-d", help="Run in the background."),
-    mode: ModeChoice = typer.Option(ModeChoice.process, "--mode",
-                                    help="One process per replica, or one for all."),
-    gateway_port: int | None = typer.Option(None, "--gateway-port", min=1024, max=65535,
-                                            help="Port of the gateway (or the monolith)."),
-    data_dir: Path | None = DATA_DIR_OPTION,
-    env: EnvChoice = typer.Option(EnvChoice.dev, "--env", help="MSA_ENV of the services."),
-) -> None:
-    """Start PostgreSQL, NATS and every service, supervised; print the URLs."""
-    from msa.runner import Runner, read_state, running_state
-    from msa.runner.control import clean_leftovers
-
-    cli = cli_context(ctx)
-    system, data = cli.system(), cli.data_dir(data_dir)
-    state = running_state(data)
-    if state is not None:
-        console.print(f"{system.system.name} is already running from {data} "
-                      f"(supervisor pid {state.supervisor_pid}); `msa status` shows it")
-        return
-    stale = read_state(data)
-    if stale is not None and clean_leftovers(stale, data):
-        err_console.print("[dim]stopped processes left running by an earlier run[/]")
-    runner = Runner(system, data_dir=data, mode=mode.value, gateway_port=gateway_port,
-                    env=env.value)
-    runner.check_ports()
-    if detach:
-        _up_detached(runner)
-    else:
-        _up_foreground(runner)
 
 
 def down(ctx: typer.Context, data_dir: Path | None = DATA_DIR_OPTION) -> None:
@@ -129,6 +83,10 @@ def status(
         if server is not None:
             document[server.name] = {"pid": server.pid, "port": server.port, "url": server.url,
                                      "ready": servers[server.name], "restarts": server.restarts}
+    if state.forkserver is not None:
+        zygote = state.forkserver
+        document["forkserver"] = {"pid": zygote.pid, "ready": zygote.ready,
+                                  "restarts": zygote.restarts, "error": zygote.error}
     typer.echo(json.dumps(document, indent=2))
 
 
@@ -227,108 +185,6 @@ def teams(ctx: typer.Context) -> None:
 
 
 # -- helpers -------------------------------------------------------------------
-
-
-class _Interrupted(Exception):
-    """Ctrl-C, SIGTERM or SIGHUP reached the foreground supervisor."""
-
-
-def _up_foreground(runner: Runner) -> None:
-    from msa.runner.views import watch_progress
-
-    started = time.monotonic()
-    interrupted = threading.Event()
-
-    def check() -> None:
-        if interrupted.is_set():
-            raise _Interrupted
-        runner.check()
-
-    try:
-        with _signals_set(interrupted):
-            runner.start(wait_ready=False)
-            state = watch_progress(err_console, runner.status, check, started,
-                                   runner.ready_timeout)
-            _print_summary(runner, state, time.monotonic() - started)
-            err_console.print("[dim]supervising; Ctrl-C stops everything[/]")
-            while not interrupted.wait(0.25):
-                runner.check()
-            raise _Interrupted
-    except _Interrupted:
-        err_console.print("stopping…")
-    finally:
-        with _signals_ignored():
-            runner.stop()
-
-
-def _up_detached(runner: Runner) -> None:
-    from msa.runner.control import stop_system
-    from msa.runner.detached import start_detached
-    from msa.runner.logs import last_line
-    from msa.runner.state import read_state
-    from msa.runner.views import watch_progress
-
-    assert runner.system.path is not None
-    started = time.monotonic()
-    gateway_port = int(runner.gateway_url.rsplit(":", 1)[1])
-    proc = start_detached(runner.system.path, runner.data_dir, mode=runner.mode,
-                          gateway_port=gateway_port, env=runner.env)
-
-    def read() -> RunnerState | None:
-        state = read_state(runner.data_dir)
-        return state if state is not None and state.supervisor_pid == proc.pid else None
-
-    def check() -> None:
-        state = read()
-        if state is not None and state.phase == "failed":
-            raise MsaError(state.error or "the supervisor failed")
-        if proc.poll() is not None:
-            hint = last_line(runner.log_dir / "supervisor.log").removeprefix("msa supervisor: ")
-            raise MsaError(hint or f"the supervisor exited with code {proc.returncode}")
-
-    try:
-        state = watch_progress(err_console, read, check, started, runner.ready_timeout)
-    except BaseException:
-        stop_system(runner.data_dir)
-        raise
-    _print_summary(runner, state, time.monotonic() - started)
-    console.print(f"[dim]running in the background (supervisor pid {proc.pid}); "
-                  "`msa down` stops it[/]")
-
-
-def _print_summary(runner: Runner, state: RunnerState, elapsed: float) -> None:
-    from msa.runner.views import summary
-
-    console.print(summary(state, runner.addresses, str(runner.log_dir), elapsed))
-
-
-@contextlib.contextmanager
-def _signals_set(event: threading.Event) -> Iterator[None]:
-    """Ctrl-C, SIGTERM and SIGHUP set `event` (checked at safe points) instead of raising
-    KeyboardInterrupt anywhere, e.g. while a lock is held."""
-
-    def interrupt(signum: int, frame: Any) -> None:
-        event.set()
-
-    sigs = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-    previous = {sig: signal.signal(sig, interrupt) for sig in sigs}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
-@contextlib.contextmanager
-def _signals_ignored() -> Iterator[None]:
-    """A second Ctrl-C must not abandon a half-done stop."""
-    sigs = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in sigs}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def _edge(edges: dict[tuple[str, str], list[str]], system: System, source: str, target: str,

@@ -15,9 +15,10 @@ from sqlalchemy import func, select
 
 from msa.messaging.outbox import outbox_lag, republish
 from msa.service import Runtime, get_runtime
+from msa.service_guard import OperatorOnly
 from msa.tables import outbox
 
-router = APIRouter(prefix="/internal/outbox", tags=["outbox"])
+router = APIRouter(prefix="/internal/outbox", tags=["outbox"], dependencies=[OperatorOnly])
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 

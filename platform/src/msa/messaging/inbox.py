@@ -25,7 +25,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from msa import faults
 from msa.events import DLQ_SUBJECT_PREFIX, Event, event_class, stream_name
+from msa.metrics import DEAD_LETTERS
 from msa.tables import inbox
+from msa.tracing import consumer_span
 
 if TYPE_CHECKING:
     from msa.service import Runtime
@@ -102,6 +104,12 @@ async def run_consumer(runtime: Runtime, sub: Subscription) -> None:
 
 
 async def handle_message(runtime: Runtime, sub: Subscription, consumer: str, msg: Msg) -> None:
+    """Handle one delivery inside a consumer span that continues the publisher's trace."""
+    with consumer_span(runtime.name, msg.subject, consumer, msg.headers or {}):
+        await _handle(runtime, sub, consumer, msg)
+
+
+async def _handle(runtime: Runtime, sub: Subscription, consumer: str, msg: Msg) -> None:
     headers = msg.headers or {}
     attempt = msg.metadata.num_delivered or 1
     try:
@@ -119,13 +127,32 @@ async def handle_message(runtime: Runtime, sub: Subscription, consumer: str, msg
     except asyncio.CancelledError:
         raise
     except Exception as exc:
-        if attempt >= sub.max_attempts:
+        # a database that is restarting is no fault of the message: retry, never dead-letter
+        if attempt >= sub.max_attempts and not _unreachable(exc):
             _log.error("event %s failed %d times: dead-lettered", event_id, attempt,
                        exc_info=True)
             await _dead_letter(runtime, consumer, msg, f"{type(exc).__name__}: {exc}")
         else:
             _log.warning("event %s failed (attempt %d): %s", event_id, attempt, exc)
             await msg.nak(delay=min(0.2 * 2**attempt, 10.0))
+
+
+def _unreachable(exc: BaseException | None) -> bool:
+    """Whether `exc` (or what caused it) says the database could not be reached or was lost."""
+    import asyncpg
+    from sqlalchemy.exc import DBAPIError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, OSError | PoolTimeout | asyncpg.PostgresConnectionError
+                      | asyncpg.InterfaceError | asyncpg.exceptions.OperatorInterventionError):
+            return True
+        if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+            return True
+        exc = getattr(exc, "orig", None) or exc.__cause__ or exc.__context__
+        seen += 1
+    return False
 
 
 async def _first_time(conn: AsyncConnection, consumer: str, event_id: uuid.UUID,
@@ -158,3 +185,4 @@ async def _dead_letter(runtime: Runtime, consumer: str, msg: Msg, reason: str) -
     })
     await broker.publish(f"{DLQ_SUBJECT_PREFIX}.{consumer}", msg.data, headers)
     await msg.ack()
+    DEAD_LETTERS.labels(runtime.name, consumer).inc()

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from msa import faults
 from msa.events import Event
 from msa.tables import outbox
+from msa.tracing import producer_span
 
 if TYPE_CHECKING:
     from msa.service import Runtime
@@ -104,10 +105,8 @@ async def _drain_once(runtime: Runtime, conn: asyncpg.Connection) -> int:
         return 0
     faults.point("relay.before_publish")
     done: list[int] = []
-    results = await asyncio.gather(
-        *(broker.publish(row["event_type"], _payload(row), _headers(row)) for row in rows),
-        return_exceptions=True,
-    )
+    results = await asyncio.gather(*(_publish(runtime, row) for row in rows),
+                                   return_exceptions=True)
     for row, result in zip(rows, results, strict=True):
         if isinstance(result, BaseException):
             _log.warning("publish of %s failed: %s", row["event_id"], result)
@@ -123,6 +122,15 @@ async def _drain_once(runtime: Runtime, conn: asyncpg.Connection) -> int:
     if len(done) < len(rows):
         await asyncio.sleep(0.5)
     return len(done)
+
+
+async def _publish(runtime: Runtime, row: Any) -> bool:
+    """Publish one row, inside a producer span when the row carries a trace."""
+    broker = runtime.broker
+    assert broker is not None
+    headers = _headers(row)
+    with producer_span(runtime.name, row["event_type"], headers):
+        return await broker.publish(row["event_type"], _payload(row), headers)
 
 
 def _payload(row: Any) -> bytes:

@@ -3,11 +3,38 @@ service process of a system, supervised and restarted with backoff.
 
 `Runner` is the programmatic entry point (the CLI and the test fixtures use it);
 `state.json` in the data folder lets other processes see what runs.
+
+The names below are imported on first use, so that importing a submodule (e.g.
+the fork server, `python -m msa.runner.zygote`) does not load the supervisor.
 """
 
-from msa.runner.plan import MODES, Mode
-from msa.runner.state import InstanceState, RunnerState, ServerState, read_state, running_state
-from msa.runner.supervisor import Runner, default_data_dir
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from msa.runner.plan import MODES, Mode
+    from msa.runner.state import (
+        InstanceState,
+        RunnerState,
+        ServerState,
+        read_state,
+        running_state,
+    )
+    from msa.runner.supervisor import Runner, default_data_dir
+
+_HOMES = {
+    "MODES": "msa.runner.plan",
+    "Mode": "msa.runner.plan",
+    "InstanceState": "msa.runner.state",
+    "RunnerState": "msa.runner.state",
+    "ServerState": "msa.runner.state",
+    "read_state": "msa.runner.state",
+    "running_state": "msa.runner.state",
+    "Runner": "msa.runner.supervisor",
+    "default_data_dir": "msa.runner.supervisor",
+}
 
 __all__ = [
     "MODES",
@@ -20,3 +47,12 @@ __all__ = [
     "read_state",
     "running_state",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'msa.runner' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value

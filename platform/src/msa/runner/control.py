@@ -44,6 +44,12 @@ def clean_leftovers(state: RunnerState, data_dir: Path) -> bool:
             found = True
             kill_pid(item.pid, item.create_time)
         item.pid, item.ready = None, False
+    zygote = state.forkserver
+    if zygote is not None:
+        if process_alive(zygote.pid, zygote.create_time):
+            found = True
+            kill_pid(zygote.pid, zygote.create_time)
+        zygote.pid, zygote.ready = None, False
     if state.nats is not None:
         if process_alive(state.nats.pid, state.nats.create_time):
             found = True

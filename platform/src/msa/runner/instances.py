@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import subprocess
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -13,9 +12,10 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from msa.runner.launcher import Launcher
 from msa.runner.plan import InstanceSpec
 from msa.runner.probe import http_ok
-from msa.runner.processes import create_time, spawn, terminate
+from msa.runner.processes import Child, create_time, terminate
 from msa.runner.state import RunnerState
 
 Mutate = Callable[[Callable[[RunnerState], Any]], None]
@@ -36,9 +36,9 @@ def backoff_delay(failures: int) -> float:
 
 async def keep_running(
     spec: InstanceSpec,
-    processes: dict[str, subprocess.Popen[bytes]],
+    launcher: Launcher,
+    processes: dict[str, Child],
     mutate: Mutate,
-    log_dir: Path,
     stop: asyncio.Event,
 ) -> None:
     """Run `spec` until `stop` is set, restarting it whenever it exits.
@@ -46,12 +46,12 @@ async def keep_running(
     Must run on the supervisor thread's loop (children are tied to that thread).
     The current process is kept in `processes[spec.name]` for the final stop.
     """
-    log_path = log_dir / f"{spec.name}.log"
+    log_path = launcher.log_dir / f"{spec.name}.log"
     failures = 0
     while not stop.is_set():
         started = time.monotonic()
         try:
-            proc = spawn(spec.command, env=spec.env, log_path=log_path)
+            proc = await launcher.launch(spec, log_path)
         except OSError as exc:  # e.g. the command does not exist
             code, what = CANNOT_START, f"cannot start {spec.command[0]}: {exc.strerror}"
         else:
@@ -65,7 +65,9 @@ async def keep_running(
                 await asyncio.sleep(POLL_INTERVAL if not ready else 2 * POLL_INTERVAL)
             if stop.is_set():
                 return
-            code, what = proc.returncode, f"process {proc.pid} exited with code {proc.returncode}"
+            code = proc.returncode if proc.returncode is not None else -1
+            note = getattr(proc, "exit_note", None)  # see ForkedChild
+            what = f"process {proc.pid} exited with code {code}" + (f" ({note})" if note else "")
         failures = 1 if time.monotonic() - started > STABLE_AFTER else failures + 1
         delay = backoff_delay(failures)
         _note(log_path, spec, f"{what}; restarting in {delay:.1f} s")
@@ -74,9 +76,7 @@ async def keep_running(
             await asyncio.wait_for(stop.wait(), delay)
 
 
-async def stop_instances(
-    processes: list[subprocess.Popen[bytes]], timeout: float, mutate: Mutate
-) -> None:
+async def stop_instances(processes: list[Child], timeout: float, mutate: Mutate) -> None:
     """SIGTERM all at once, SIGKILL whatever still runs after `timeout`, reap all."""
     await asyncio.to_thread(terminate, processes, timeout)
 

@@ -20,7 +20,7 @@ from msa.system import System
 
 LEVELS = {"debug": 10, "info": 20, "warn": 30, "warning": 30, "error": 40, "critical": 50,
           "fatal": 50}
-SERVERS = ("postgres", "nats", "supervisor")
+SERVERS = ("postgres", "nats", "supervisor", "forkserver")
 
 
 @dataclass(frozen=True)

@@ -29,10 +29,14 @@ _OURS = ("MSA_SERVICE", "MSA_INSTANCE", "MSA_PORT", "MSA_HOST", "MSA_ENV", "MSA_
          "MSA_DATABASE_URL", "MSA_NATS_URL", "MSA_ADDRESSES", "MSA_DATA_DIR")
 
 
+def serve_args(service: str) -> list[str]:
+    """The arguments of `msa.serve` for a service (or "monolith")."""
+    return ["--monolith" if service == MONOLITH else service]
+
+
 def serve_command(service: str) -> list[str]:
     """The real entry point: `python -m msa.serve SERVICE`, or `--monolith`."""
-    target = "--monolith" if service == MONOLITH else service
-    return [sys.executable, "-m", "msa.serve", target]
+    return [sys.executable, "-m", "msa.serve", *serve_args(service)]
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,9 @@ class InstanceSpec:
     port: int
     command: tuple[str, ...]
     env: Mapping[str, str] = field(repr=False)
+    serve_args: tuple[str, ...] | None = None
+    """`msa.serve.main`'s arguments when `command` is the default one (then the fork
+    server may start it instead); None for any other command."""
 
     @property
     def url(self) -> str:
@@ -115,12 +122,13 @@ def build_instances(
     env: str = "dev",
     env_overrides: Mapping[str, str] | None = None,
     service_env: Mapping[str, Mapping[str, str]] | None = None,
-    command: CommandFactory = serve_command,
+    command: CommandFactory | None = None,
 ) -> list[InstanceSpec]:
     """The start specification of every service process, in system.toml order.
 
     `env_overrides` apply to every process; `service_env[service]` then to the
     replicas of that one service (e.g. a database URL through a fault proxy).
+    `command` defaults to `serve_command`.
     """
     if system.path is None:
         raise ConfigError("the runner needs a system loaded from a file (system.path is unset)")
@@ -149,8 +157,10 @@ def build_instances(
                 variables["MSA_DATABASE_URL"] = database_urls[service]
         variables.update(env_overrides or {})
         variables.update((service_env or {}).get(service, {}))
-        specs.append(InstanceSpec(name, service, team, ports.instances[name],
-                                  tuple(command(service)), variables))
+        specs.append(InstanceSpec(
+            name, service, team, ports.instances[name],
+            tuple((command or serve_command)(service)), variables,
+            serve_args=None if command is not None else tuple(serve_args(service))))
     return specs
 
 

@@ -96,10 +96,19 @@ class PostgresServer:
 
     # -- lifecycle -----------------------------------------------------------
 
-    def init(self, superuser_password: str) -> None:
-        """Run `initdb` (once) with trust on the socket and SCRAM passwords on TCP."""
+    def init(self, superuser_password: str, *, sync: bool = True) -> None:
+        """Run `initdb` (once) with trust on the socket and SCRAM passwords on TCP.
+
+        With `sync=False` initdb does not wait for its files to reach the disk (a
+        second or so on a slow disk); call `sync_files()` soon after, e.g. in the
+        background once the server runs.
+        """
         if not self.initialized:
-            _retry_as_root(lambda: self._initdb(superuser_password))
+            _retry_as_root(lambda: self._initdb(superuser_password, sync))
+
+    def sync_files(self) -> None:
+        """Write every file of the cluster safely to disk (`initdb --sync-only`)."""
+        self._run("initdb", ["-D", str(self.pgdata), "--sync-only"], timeout=300)
 
     def start(self, timeout: float = 30.0) -> None:
         """Start the server and wait until it accepts connections (~0.1-1 s)."""
@@ -124,7 +133,7 @@ class PostgresServer:
 
     # -- internals -----------------------------------------------------------
 
-    def _initdb(self, superuser_password: str) -> None:
+    def _initdb(self, superuser_password: str, sync: bool) -> None:
         if self.pgdata.exists():  # an earlier initdb was interrupted
             shutil.rmtree(self.pgdata)
         self.pgdata.mkdir(parents=True)
@@ -137,7 +146,7 @@ class PostgresServer:
                 "initdb",
                 ["-D", str(self.pgdata), "--auth-local=trust", "--auth-host=scram-sha-256",
                  "-U", SUPERUSER, "--encoding=utf8", "--no-instructions",
-                 f"--pwfile={pwfile.name}"],
+                 f"--pwfile={pwfile.name}", *([] if sync else ["--no-sync"])],
                 timeout=120,
             )
         finally:

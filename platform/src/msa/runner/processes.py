@@ -17,9 +17,24 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 _PR_SET_PDEATHSIG = 1
+
+
+class Child(Protocol):
+    """A service process as the supervisor holds it: a `subprocess.Popen`, or a
+    `msa.runner.forkserver.ForkedChild` (forked by the zygote)."""
+
+    @property
+    def pid(self) -> int: ...
+
+    @property
+    def returncode(self) -> int | None: ...
+
+    def poll(self) -> int | None: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
 
 
 def spawn(
@@ -28,11 +43,12 @@ def spawn(
     env: Mapping[str, str],
     log_path: Path,
     cwd: Path | None = None,
+    pass_fds: Sequence[int] = (),
 ) -> subprocess.Popen[bytes]:
     """Start `command` with stdout and stderr appended to `log_path`.
 
     Call it from a thread that lives as long as the child should: on Linux the
-    child receives SIGTERM when that thread ends.
+    child receives SIGTERM when that thread ends. `pass_fds` stay open in the child.
     """
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
@@ -44,6 +60,7 @@ def spawn(
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            pass_fds=tuple(pass_fds),
             preexec_fn=_die_with_parent_hook(),  # see the module docstring
         )
 
@@ -64,7 +81,7 @@ def signal_group(pid: int, sig: int) -> bool:
         return False
 
 
-def terminate(processes: Sequence[subprocess.Popen[bytes]], timeout: float) -> None:
+def terminate(processes: Sequence[Child], timeout: float) -> None:
     """SIGTERM every process group, wait up to `timeout`, SIGKILL what is left, reap all."""
     running = [proc for proc in processes if proc.poll() is None]
     for proc in running:

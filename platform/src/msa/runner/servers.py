@@ -39,6 +39,8 @@ class ServerSet:
         self.database_urls: dict[str, str] = {}
         self.timings: dict[str, float] = {}
         """Seconds each step took: initdb, postgres, nats, provision."""
+        self._unsynced = False  # initdb ran without waiting for the disk
+        self._sync: asyncio.Task[None] | None = None
 
     def load_secrets(self, services: list[str]) -> None:
         """Read or create the passwords; fills `database_urls` (no server needed yet)."""
@@ -77,6 +79,8 @@ class ServerSet:
         started = time.monotonic()
         await provision(self.postgres, self.secrets, services)
         self.timings["provision"] = time.monotonic() - started
+        if self._unsynced and self._sync is None:  # initdb's files, to disk off the start path
+            self._sync = asyncio.create_task(asyncio.to_thread(self.postgres.sync_files))
 
     async def watch(self, mutate: Mutate, stop: asyncio.Event) -> None:
         """Restart NATS or PostgreSQL if one dies, with the services' backoff."""
@@ -120,6 +124,11 @@ class ServerSet:
 
     async def stop(self, mutate: Mutate) -> None:
         """Stop NATS, then PostgreSQL (`pg_ctl stop -m fast`, SIGKILL if that fails)."""
+        if self._unsynced and self._sync is None:  # stopped before provisioning
+            self._sync = asyncio.create_task(asyncio.to_thread(self.postgres.sync_files))
+        if self._sync is not None:
+            with contextlib.suppress(MsaError):
+                await self._sync
         await asyncio.to_thread(self.nats.stop)
         mutate(lambda state: _mark_down(state.nats))
         try:
@@ -139,7 +148,8 @@ class ServerSet:
         assert self.secrets is not None, "load_secrets() first"
         if not self.postgres.initialized:
             started = time.monotonic()
-            self.postgres.init(self.secrets.superuser_password)
+            self.postgres.init(self.secrets.superuser_password, sync=False)
+            self._unsynced = True
             self.timings["initdb"] = time.monotonic() - started
         started = time.monotonic()
         self.postgres.start()

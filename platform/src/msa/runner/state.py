@@ -54,6 +54,21 @@ class ServerState:
 
 
 @dataclass
+class ForkServerState:
+    """The fork server (`msa.runner.zygote`) that forks the service processes."""
+
+    log: str
+    pid: int | None = None
+    create_time: float | None = None
+    ready: bool = False
+    restarts: int = 0
+    modules: int = 0
+    import_seconds: float = 0.0
+    error: str | None = None
+    """Why forking was given up (services then start as separate processes)."""
+
+
+@dataclass
 class RunnerState:
     """Everything `msa status` shows, as the supervisor last saw it."""
 
@@ -70,6 +85,7 @@ class RunnerState:
     gateway_url: str | None = None
     postgres: ServerState | None = None
     nats: ServerState | None = None
+    forkserver: ForkServerState | None = None
     instances: list[InstanceState] = field(default_factory=list)
 
     @property
@@ -86,6 +102,24 @@ class RunnerState:
                 return item
         raise KeyError(name)
 
+    def pid_of(self, name: str) -> int | None:
+        """The pid of an instance (`orders-1`), `postgres`, `nats` or `forkserver`;
+        KeyError naming the known ones if there is no such process."""
+        servers = {"postgres": self.postgres, "nats": self.nats, "forkserver": self.forkserver}
+        if name in servers:
+            found = servers[name]
+            return found.pid if found is not None else None
+        try:
+            return self.instance(name).pid
+        except KeyError:
+            known = ", ".join([*(item.name for item in self.instances), *servers])
+            raise KeyError(f"unknown instance {name!r} (known: {known})") from None
+
+    def update(self, **values: Any) -> None:
+        """Set fields by name, e.g. `state.update(phase="failed", error=...)`."""
+        for key, value in values.items():
+            setattr(self, key, value)
+
     def supervisor_alive(self) -> bool:
         """Whether the supervisor process that wrote this state still runs."""
         return process_alive(self.supervisor_pid, self.supervisor_create_time)
@@ -101,6 +135,8 @@ class RunnerState:
         for key in ("postgres", "nats"):
             if isinstance(raw.get(key), dict):
                 values[key] = ServerState(**_known(ServerState, raw[key]))
+        if isinstance(raw.get("forkserver"), dict):
+            values["forkserver"] = ForkServerState(**_known(ForkServerState, raw["forkserver"]))
         values["instances"] = [
             InstanceState(**_known(InstanceState, item)) for item in raw.get("instances", [])
         ]

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
-import os
 import signal
 import threading
 import time
@@ -20,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from msa.errors import ConfigError, MsaError
-from msa.runner.instances import keep_running, stop_instances
+from msa.runner.launcher import Launcher, fork_server_wanted
 from msa.runner.lock import DataDirLock
 from msa.runner.logs import describe_crash_loop, describe_laggards
 from msa.runner.plan import (
@@ -32,13 +31,13 @@ from msa.runner.plan import (
     build_instances,
     gateway_instance,
     plan_ports,
-    serve_command,
     service_urls,
 )
 from msa.runner.ports import ensure_ports_free
-from msa.runner.processes import create_time, signal_group
+from msa.runner.processes import signal_group
 from msa.runner.servers import ServerSet
-from msa.runner.state import MARKER_FILE, InstanceState, RunnerState, write_state
+from msa.runner.state import MARKER_FILE, RunnerState, write_state
+from msa.runner.supervise import initial_state, supervise
 from msa.system import System
 
 
@@ -54,7 +53,9 @@ class Runner:
     starts one process on the gateway port serving all services. With
     `free_ports=True` every port is picked free (for tests). `command` maps a
     service name (or "monolith") to the command serving it; the default is
-    `python -m msa.serve`.
+    `python -m msa.serve`, whose instances a fork server starts (see
+    `msa.runner.zygote`): `fork_server` forces it on or off (default: on, unless
+    `MSA_FORK_SERVER=0`). Custom commands start as subprocesses.
     """
 
     def __init__(
@@ -69,6 +70,7 @@ class Runner:
         env_overrides: Mapping[str, str] | None = None,
         service_env: Mapping[str, Mapping[str, str]] | None = None,
         command: CommandFactory | None = None,
+        fork_server: bool | None = None,
         ready_timeout: float = 60.0,
         stop_timeout: float = 15.0,
     ) -> None:
@@ -85,7 +87,8 @@ class Runner:
         self.servers = ServerSet(self.data_dir, self.ports)
         self._env_overrides = dict(env_overrides or {})
         self._service_env = {name: dict(values) for name, values in (service_env or {}).items()}
-        self._command = command or serve_command
+        self._command = command
+        self._fork_server = fork_server
         self._specs: list[InstanceSpec] = []
         self._state_lock = threading.Lock()
         self._state: RunnerState | None = None
@@ -119,6 +122,11 @@ class Runner:
         """The base URL of the first replica of `service`."""
         self.system.service(service)
         return self.addresses[service][0]
+
+    @property
+    def specs(self) -> list[InstanceSpec]:
+        """How each instance is started: command, environment, port (after `start`)."""
+        return list(self._specs)
 
     @property
     def nats_url(self) -> str:
@@ -220,17 +228,12 @@ class Runner:
             return RunnerState.from_dict(self._state.to_dict())
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> int:
-        """Send `sig` to an instance (`orders-1`), `nats` or `postgres`; returns the pid."""
-        state = self.status()
-        if name in ("nats", "postgres"):
-            server = state.nats if name == "nats" else state.postgres
-            pid = server.pid if server else None
-        else:
-            try:
-                pid = state.instance(name).pid
-            except KeyError:
-                known = ", ".join(item.name for item in state.instances)
-                raise ConfigError(f"unknown instance {name!r} (known: {known})") from None
+        """Send `sig` to an instance (`orders-1`), `nats`, `postgres` or `forkserver`;
+        returns the pid."""
+        try:
+            pid = self.status().pid_of(name)
+        except KeyError as exc:
+            raise ConfigError(str(exc.args[0])) from None
         if not pid or not signal_group(pid, sig):
             raise MsaError(f"{name} is not running")
         return pid
@@ -249,15 +252,8 @@ class Runner:
                 nats_url=self.nats_url, data_dir=self.data_dir, env=self.env,
                 env_overrides=self._env_overrides, service_env=self._service_env,
                 command=self._command)
-            self._state = RunnerState(
-                system=self.system.system.name, system_file=str(self.system.path),
-                data_dir=str(self.data_dir), mode=self.mode, started_at=time.time(),
-                supervisor_pid=os.getpid(), supervisor_create_time=create_time(os.getpid()),
-                gateway_url=self.gateway_url, postgres=self.servers.postgres_state(),
-                nats=self.servers.nats_state(),
-                instances=[InstanceState(spec.name, spec.service, spec.team, spec.port, spec.url,
-                                         str(self.log_dir / f"{spec.name}.log"))
-                           for spec in self._specs])
+            self._state = initial_state(self.system, self.mode, self.data_dir,
+                                        self.gateway_url, self.servers, self._specs)
             self._mutate(lambda state: None)
         except BaseException:
             self._dir_lock.release()
@@ -286,36 +282,15 @@ class Runner:
         self._loop = asyncio.get_running_loop()
         self._stop_event = asyncio.Event()
         self._loop_ready.set()
-        tasks: list[asyncio.Task[None]] = []
-        processes: dict[str, Any] = {}
-        try:
-            await self.servers.start(self._mutate)
-            await self.servers.provision([svc.name for svc in self.system.with_database()])
-            if not self._stop_event.is_set():
-                tasks = [asyncio.create_task(keep_running(spec, processes, self._mutate,
-                                                          self.log_dir, self._stop_event))
-                         for spec in self._specs]
-                tasks.append(asyncio.create_task(self.servers.watch(self._mutate,
-                                                                    self._stop_event)))
-            self._launched.set()
-            await self._stop_event.wait()
-        except Exception as exc:
-            self._error, message = exc, str(exc)
-            self._mutate(lambda state: _set(state, phase="failed", error=message))
-            self._launched.set()
-        finally:
-            self._mutate(lambda state: _set(state, phase="stopping")
-                         if state.phase != "failed" else None)
-            self._stop_event.set()
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await stop_instances(list(processes.values()), self.stop_timeout, self._mutate)
-            await self.servers.stop(self._mutate)
-            self._mutate(lambda state: _set(state, phase="stopped")
-                         if state.phase != "failed" else None)
+        preload = [svc.app.partition(":")[0] for svc in self.system.services.values()]
+        launcher = Launcher(self._specs, preload, self.log_dir, self._mutate,
+                            fork=fork_server_wanted(self._fork_server))
+        await supervise(self.servers, launcher, self._specs,
+                        [svc.name for svc in self.system.with_database()], self._mutate,
+                        self._stop_event, self._launched.set, self._failed, self.stop_timeout)
 
+    def _failed(self, exc: Exception) -> None:
+        self._error, message = exc, str(exc)
+        self._mutate(lambda state: state.update(phase="failed", error=message))
+        self._launched.set()
 
-def _set(state: RunnerState, **values: Any) -> None:
-    for key, value in values.items():
-        setattr(state, key, value)

@@ -84,6 +84,10 @@ def status_table(state: RunnerState, rows: list[dict[str, Any]], servers: dict[s
             table.add_row(server.name, "platform", "-", server.name, _text(server.pid),
                           str(server.port), _ready(servers.get(server.name, False)),
                           str(server.restarts), "")
+    zygote = state.forkserver
+    if zygote is not None:
+        table.add_row("forkserver", "platform", "-", "forkserver", _text(zygote.pid), "-",
+                      _ready(zygote.ready), str(zygote.restarts), "")
     for row in rows:
         table.add_row(row["service"], row["team"], row["mode"], row["instance"],
                       _text(row["pid"]), str(row["port"]), _ready(row["ready"]),
@@ -92,9 +96,11 @@ def status_table(state: RunnerState, rows: list[dict[str, Any]], servers: dict[s
 
 
 def summary(
-    state: RunnerState, urls: dict[str, list[str]], log_dir: str, elapsed: float | None
+    state: RunnerState, urls: dict[str, list[str]], log_dir: str, elapsed: float | None,
+    seed: str | None = None,
 ) -> RenderableType:
-    """The URLs printed once the system is up; `urls` maps service → its base URLs."""
+    """The URLs printed once the system is up; `urls` maps service → its base URLs
+    (in monolith mode `<gateway>/_svc/<name>`); `seed` is the seed's summary line."""
     took = f" in {elapsed:.1f} s" if elapsed is not None else ""
     head = Text.assemble((f"{state.system} is up{took}", "bold green"),
                          (f" ({state.mode} mode)", "dim"))
@@ -110,6 +116,8 @@ def summary(
     if state.nats is not None:
         table.add_row("nats", f"{state.nats.url} (monitoring {state.nats.monitor_url})")
     table.add_row("logs", f"{log_dir} (msa logs -f)")
+    if seed is not None:
+        table.add_row("seed", seed)
     return Group(head, table)
 
 

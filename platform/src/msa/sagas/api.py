@@ -15,10 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from msa.problems import Conflict, NotFound
 from msa.sagas.engine import ACTIVE
 from msa.service import Runtime, get_runtime
+from msa.service_guard import OperatorOnly
 from msa.tables import saga, saga_step
 
-router = APIRouter(prefix="/internal/sagas", tags=["sagas"])
+router = APIRouter(prefix="/internal/sagas", tags=["sagas"], dependencies=[OperatorOnly])
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+MAX_AGE = 100 * 365 * 24 * 3600  # seconds; PostgreSQL intervals overflow far beyond
 _SUMMARY = [saga.c.id, saga.c.saga_type, saga.c.status, saga.c.step, saga.c.error,
             saga.c.owner, saga.c.fence, saga.c.attempts, saga.c.created_at, saga.c.updated_at]
 
@@ -27,7 +29,7 @@ _SUMMARY = [saga.c.id, saga.c.saga_type, saga.c.status, saga.c.step, saga.c.erro
 async def list_sagas(
     rt: RuntimeDep,
     status: Annotated[str | None, Query(pattern="^(running|compensating|completed|compensated|failed|active)$")] = None,  # noqa: E501
-    older_than: Annotated[float, Query(ge=0, description="only sagas not updated for this many seconds")] = 0,  # noqa: E501
+    older_than: Annotated[float, Query(ge=0, le=MAX_AGE, description="only sagas not updated for this many seconds")] = 0,  # noqa: E501
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
     query = select(*_SUMMARY).order_by(saga.c.created_at.desc()).limit(limit)

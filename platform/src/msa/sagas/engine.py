@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, insert, literal_column, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from msa import faults
+from msa import deadline, faults, tracing
 from msa.client import RemoteProblem, ServiceCallError
 from msa.metrics import SAGA_STEP_LATENCY, SAGAS_ENDED, SAGAS_IN_FLIGHT, SAGAS_STARTED
 from msa.sagas.definition import SagaContext, SagaDefinition, Step, StepFailed
@@ -73,6 +73,10 @@ class SagaEngine:
         """
         definition = self.definitions[name]
         saga_id = saga_id or uuid.uuid4()
+        trace_context: dict[str, str] = {}
+        tracing.inject_headers(trace_context)  # a resumed saga continues its trace
+        if trace_context:
+            data = {**data, "_trace": trace_context}
         await conn.execute(insert(saga_table).values(
             id=saga_id, saga_type=name, status="running", step=0, data=data, owner=self.owner,
             lease_until=func.now() + _seconds(_lease(definition)), fence=1, attempts=0,
@@ -136,6 +140,7 @@ class SagaEngine:
     # -- driving -------------------------------------------------------------
 
     async def _guarded_drive(self, saga_id: uuid.UUID, fence: int) -> str:
+        deadline.clear()  # a saga outlives the request that started it
         async with self._limit:
             try:
                 return await self._drive(saga_id, fence)
@@ -157,13 +162,26 @@ class SagaEngine:
         gauge.inc()
         try:
             while state.status in ACTIVE:
-                if state.status == "running":
-                    state = await self._forward(definition, state)
-                else:
-                    state = await self._backward(definition, state)
+                with self._step_span(definition, state):
+                    if state.status == "running":
+                        state = await self._forward(definition, state)
+                    else:
+                        state = await self._backward(definition, state)
             return state.status
         finally:
             gauge.dec()
+
+    def _step_span(self, definition: SagaDefinition, state: _State) -> Any:
+        """A span around one attempt of the next step (or compensation)."""
+        step = definition.steps[state.step].name if 0 <= state.step < len(definition.steps) \
+            else "end"
+        direction = "action" if state.status == "running" else "compensation"
+        # driven by recovery (no request around it): continue the trace it started in
+        parent = None if tracing.in_trace() else tracing.context_from(state.data.get("_trace"))
+        return tracing.span(self.runtime.name, f"saga {definition.name}.{step} {direction}",
+                            parent=parent, attributes={
+                                "saga.id": str(state.id), "saga.step": step,
+                                "saga.direction": direction})
 
     async def _forward(self, definition: SagaDefinition, state: _State) -> _State:
         step = definition.steps[state.step]

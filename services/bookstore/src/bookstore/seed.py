@@ -1,4 +1,4 @@
-"""Seed stock for the catalogue, through the services' public admin APIs.
+"""Seed stock for the catalogue, through inventory's operator API.
 
 Catalog seeds its own books and announces them; inventory learns them from those
 events. Once it has, each book with no stock yet receives a deterministic number of
@@ -15,8 +15,6 @@ import time
 from msa.checks import SystemAccess
 from msa.errors import MsaError
 
-SEED_ADMIN = {"X-User-Id": "00000000-0000-4000-8000-0000000000ad", "X-User-Role": "admin"}
-
 
 def copies_for(book_id: str) -> int:
     """5–40 copies, the same for a book every time."""
@@ -24,7 +22,9 @@ def copies_for(book_id: str) -> int:
 
 
 async def seed(access: SystemAccess, timeout: float = 30.0) -> str:
-    """Stock every book that has none; returns a one-line summary."""
+    """Stock every book that has none; returns a one-line summary.
+
+    `access` must sign as the operator (`SystemAccess(..., data_dir=...)`)."""
     deadline = time.monotonic() + timeout
     while True:
         books = (await access.get("catalog", "/internal/catalog/audit"))["books"]
@@ -39,9 +39,9 @@ async def seed(access: SystemAccess, timeout: float = 30.0) -> str:
 
     async def restock(book_id: str) -> None:
         async with limit:
-            await access.post("inventory", "/api/inventory/admin/restock",
+            await access.post("inventory", "/internal/inventory/restock",
                               {"book_id": book_id, "quantity": copies_for(book_id)},
-                              headers={**SEED_ADMIN, "Idempotency-Key": f"seed:{book_id}"})
+                              headers={"Idempotency-Key": f"seed:{book_id}"})
 
     await asyncio.gather(*(restock(book_id) for book_id in empty))
     return f"stocked {len(empty)} of {books} books"

@@ -1,61 +1,96 @@
-"""The gateway: the only public entry of the bookstore."""
+"""The gateway: the only public entry of the bookstore.
+
+Every request passes the address rate limit, then (if it carries `Authorization`)
+token verification and the user's rate limit (`visitor`), before it is answered
+here (the book page) or forwarded to the service owning its path.
+"""
 
 from __future__ import annotations
 
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import Response
 
-from gateway import pages, proxy
+from gateway import edge, pages, proxy
+from gateway.limits import RateLimits, TokenBuckets
 from gateway.routing import RouteTable
-from identity.contracts import AUDIENCE, ISSUER
-from msa.auth import TokenVerifier
+from gateway.settings import GatewaySettings, load_gateway_settings
+from identity.contracts import AUDIENCE, INTERNAL_JWKS_PATH, ISSUER
+from msa.auth import Claims, TokenVerifier, bearer_token
 from msa.problems import NotFound
-from msa.service import Runtime, ServiceDefinition, get_runtime
+from msa.service import Colocation, Runtime, ServiceDefinition, get_runtime
+from msa.settings import ServiceSettings
+from msa.system import System
 
 router = APIRouter()
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
 async def build(rt: Runtime) -> None:
-    """Start-up: the route table and the token verifier, built once."""
+    """Start-up: the route table, the token verifier and the rate limits, built once."""
 
     async def fetch_jwks() -> dict[str, Any]:
-        jwks: dict[str, Any] = await rt.client("identity").get_json("/internal/identity/jwks")
+        jwks: dict[str, Any] = await rt.client("identity").get_json(INTERNAL_JWKS_PATH)
         return jwks
 
+    if "settings" not in rt.state:
+        rt.state["settings"] = load_gateway_settings()
+    settings: GatewaySettings = rt.state["settings"]
     rt.state["routes"] = RouteTable(rt.system, rt.name)
     rt.state["verifier"] = TokenVerifier(fetch_jwks, issuer=ISSUER, audience=AUDIENCE)
+    rt.state["limits"] = RateLimits(TokenBuckets(settings.user_rate, settings.user_burst),
+                                    TokenBuckets(settings.ip_rate, settings.ip_burst))
 
 
-def _state(rt: Runtime) -> tuple[RouteTable, TokenVerifier]:
-    return rt.state["routes"], rt.state["verifier"]
+async def visitor(request: Request, rt: RuntimeDep) -> Claims | None:
+    """Who is asking: the address limit, then the verified user (if any) and their limit."""
+    limits: RateLimits = rt.state["limits"]
+    limits.check_address(request.client.host if request.client else "unknown")
+    if "authorization" not in request.headers:
+        return None
+    verifier: TokenVerifier = rt.state["verifier"]
+    claims = await verifier.verify(bearer_token(request.headers["authorization"]))
+    limits.check_user(str(claims.user_id))
+    return claims
+
+
+Visitor = Annotated[Claims | None, Depends(visitor)]
 
 
 @router.get("/")
-async def index(rt: RuntimeDep) -> dict[str, Any]:
-    routes, _ = _state(rt)
+async def index(rt: RuntimeDep, _: Visitor) -> dict[str, Any]:
+    routes: RouteTable = rt.state["routes"]
     return {"name": rt.system.system.name, "description": rt.system.system.description,
             "api": routes.prefixes}
 
 
 @router.get("/api/books/{book_id}/page", tags=["pages"])
-async def book_page(book_id: uuid.UUID, rt: RuntimeDep) -> dict[str, Any]:
+async def book_page(book_id: uuid.UUID, rt: RuntimeDep, _: Visitor) -> dict[str, Any]:
     return await pages.book_page(rt, book_id)
 
 
 @router.api_route("/api/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
                   include_in_schema=False)
-async def api(path: str, request: Request, rt: RuntimeDep) -> Response:
-    routes, verifier = _state(rt)
+async def api(path: str, request: Request, rt: RuntimeDep, user: Visitor) -> Response:
+    routes: RouteTable = rt.state["routes"]
     service = routes.service_for(request.url.path)
     if service is None:
         raise NotFound(f"no API at {request.url.path}")
-    return await proxy.forward(rt, verifier, service, request)
+    settings: GatewaySettings = rt.state["settings"]
+    return await proxy.forward(rt, service, request, user, settings.max_body)
 
 
 service = ServiceDefinition("gateway", routers=[router], on_startup=[build],
-                            title="bookstore gateway")
-create_app = service.create_app
+                            title="bookstore gateway", public=True)
+
+
+def create_app(settings: ServiceSettings | None = None, *, system: System | None = None,
+               colocation: Colocation | None = None) -> FastAPI:
+    """The gateway app, wrapped in the edge's security headers and CORS policy."""
+    app = service.create_app(settings, system=system, colocation=colocation)
+    gateway_settings = load_gateway_settings()
+    app.state.runtime.state["settings"] = gateway_settings
+    edge.install(app, gateway_settings)
+    return app

@@ -1,8 +1,9 @@
 """Forwarding public requests to the service that owns them.
 
-The gateway authenticates (it verifies the access token and passes the user on as
-`X-User-Id` / `X-User-Role`); services authorise. Headers a client could use to
-pose as someone are dropped; only a short list of headers crosses in each way.
+The gateway authenticates (`gateway.app.visitor` verifies the access token) and
+passes the user on as `X-User-Id` / `X-User-Role`; services authorise. Headers a
+client could use to pose as someone (including a service) are dropped: only a short
+list of headers crosses in each direction.
 """
 
 from __future__ import annotations
@@ -10,13 +11,12 @@ from __future__ import annotations
 from fastapi import Request
 from fastapi.responses import Response
 
-from msa.auth import TokenVerifier, bearer_token
+from msa.auth import Claims
 from msa.client import ServiceTimeout, ServiceUnavailable
 from msa.principal import ROLE_HEADER, USER_HEADER
 from msa.problems import Problem
 from msa.service import Runtime
 
-MAX_BODY = 1024 * 1024
 PROXY_TIMEOUT = 10.0
 _REQUEST_HEADERS = ("content-type", "accept", "idempotency-key", "if-none-match", "traceparent",
                     "tracestate")
@@ -28,30 +28,29 @@ class PayloadTooLarge(Problem):
     title = "Content too large"
 
 
-async def read_body(request: Request) -> bytes:
-    """The request body, refused past MAX_BODY without reading it all."""
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused past `limit` bytes without reading it all."""
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > MAX_BODY:
-        raise PayloadTooLarge(f"request bodies are limited to {MAX_BODY} bytes")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"request bodies are limited to {limit} bytes")
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
-        if size > MAX_BODY:
-            raise PayloadTooLarge(f"request bodies are limited to {MAX_BODY} bytes")
+        if size > limit:
+            raise PayloadTooLarge(f"request bodies are limited to {limit} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
 
 
-async def forward(rt: Runtime, verifier: TokenVerifier, service: str, request: Request) -> Response:
-    """Send `request` to `service` as the verified user; relay its answer."""
+async def forward(rt: Runtime, service: str, request: Request, user: Claims | None,
+                  max_body: int) -> Response:
+    """Send `request` to `service` as the verified `user` (if any); relay its answer."""
     headers = {name: request.headers[name] for name in _REQUEST_HEADERS if name in request.headers}
-    token = bearer_token(request.headers.get("authorization"))
-    if token is not None or "authorization" in request.headers:
-        claims = await verifier.verify(token)
-        headers[USER_HEADER] = str(claims.user_id)
-        headers[ROLE_HEADER] = claims.role
-    body = await read_body(request)
+    if user is not None:
+        headers[USER_HEADER] = str(user.user_id)
+        headers[ROLE_HEADER] = user.role
+    body = await read_body(request, max_body)
     try:
         answer = await rt.client(service).request(
             request.method, request.url.path, content=body or None,

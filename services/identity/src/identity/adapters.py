@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, DateTime, MetaData, Table, Text, func, select, update
+from sqlalchemy import Column, DateTime, ForeignKey, MetaData, Table, Text, func, select, update
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -20,6 +21,19 @@ users = Table(
     Column("role", Text, nullable=False),
     Column("created_at", DateTime(timezone=True)),
     Column("updated_at", DateTime(timezone=True)),
+)
+
+refresh_tokens = Table(
+    "refresh_tokens", metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("family_id", UUID(as_uuid=True), nullable=False),
+    Column("user_id", UUID(as_uuid=True), ForeignKey("users.id"), nullable=False),
+    Column("token_hash", Text, nullable=False, unique=True),
+    Column("created_at", DateTime(timezone=True)),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("session_expires_at", DateTime(timezone=True), nullable=False),
+    Column("used_at", DateTime(timezone=True)),
+    Column("revoked_at", DateTime(timezone=True)),
 )
 
 PUBLIC_COLUMNS = [users.c.id, users.c.email, users.c.role]
@@ -61,3 +75,42 @@ async def count_users(conn: AsyncConnection) -> dict[str, int]:
     """Users per role."""
     rows = await conn.execute(select(users.c.role, func.count()).group_by(users.c.role))
     return {role: int(count) for role, count in rows}
+
+
+async def insert_refresh_token(conn: AsyncConnection, *, family_id: uuid.UUID,
+                               user_id: uuid.UUID, token_hash: str, expires_at: datetime,
+                               session_expires_at: datetime) -> None:
+    await conn.execute(refresh_tokens.insert().values(
+        id=uuid.uuid4(), family_id=family_id, user_id=user_id, token_hash=token_hash,
+        expires_at=expires_at, session_expires_at=session_expires_at))
+
+
+async def use_refresh_token(conn: AsyncConnection, token_hash: str) -> dict[str, Any] | None:
+    """Mark a live, unused token used; its family, user and session end, or None."""
+    row = (await conn.execute(
+        update(refresh_tokens)
+        .where(refresh_tokens.c.token_hash == token_hash, refresh_tokens.c.used_at.is_(None),
+               refresh_tokens.c.revoked_at.is_(None), refresh_tokens.c.expires_at > func.now())
+        .values(used_at=func.now())
+        .returning(refresh_tokens.c.family_id, refresh_tokens.c.user_id,
+                   refresh_tokens.c.session_expires_at)
+    )).mappings().first()
+    return dict(row) if row else None
+
+
+async def find_refresh_token(conn: AsyncConnection, token_hash: str) -> dict[str, Any] | None:
+    """A token by its hash, whatever its state."""
+    row = (await conn.execute(
+        select(refresh_tokens.c.family_id, refresh_tokens.c.used_at, refresh_tokens.c.revoked_at)
+        .where(refresh_tokens.c.token_hash == token_hash)
+    )).mappings().first()
+    return dict(row) if row else None
+
+
+async def revoke_family(conn: AsyncConnection, family_id: uuid.UUID) -> int:
+    """Revoke every live token of a family; how many were."""
+    result = await conn.execute(
+        update(refresh_tokens)
+        .where(refresh_tokens.c.family_id == family_id, refresh_tokens.c.revoked_at.is_(None))
+        .values(revoked_at=func.now()))
+    return result.rowcount or 0

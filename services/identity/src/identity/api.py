@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from identity import adapters, handlers
+from identity import adapters, handlers, sessions
 from identity.contracts import AccessToken, User
 from identity.domain import (
     ADMIN,
@@ -22,12 +22,14 @@ from msa.auth import jwks
 from msa.idempotency import IdempotencyKey, run_idempotent
 from msa.principal import CurrentUser, Forbidden
 from msa.service import Runtime, get_runtime
+from msa.service_guard import OperatorOnly
 
 router = APIRouter(prefix="/api/identity", tags=["identity"])
 internal = APIRouter(prefix="/internal/identity", tags=["internal"])
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 _RAW_PASSWORD = 1024  # generous before normalisation; the rules then allow 128
+_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 class NewUser(BaseModel):
@@ -42,6 +44,11 @@ class Credentials(BaseModel):
     model_config = ConfigDict(extra="forbid")
     email: Annotated[str, Field(min_length=1, max_length=MAX_EMAIL + 20)]
     password: Annotated[str, Field(min_length=1, max_length=_RAW_PASSWORD)]
+
+
+class RefreshToken(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    refresh_token: Annotated[str, Field(min_length=1, max_length=200)]
 
 
 async def _create_user(rt: Runtime, request: Request, key: str, body: NewUser,
@@ -65,7 +72,22 @@ async def register(body: NewUser, request: Request, key: IdempotencyKey,
 async def login(body: Credentials, rt: RuntimeDep) -> JSONResponse:
     """No Idempotency-Key: a login changes nothing, and each retry may get a new token."""
     token = await handlers.login(rt, normalise_email(body.email), body.password)
-    return JSONResponse(token, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+    return JSONResponse(token, headers=_NO_STORE)
+
+
+@router.post("/refresh", response_model=AccessToken)
+async def refresh(body: RefreshToken, rt: RuntimeDep) -> JSONResponse:
+    """Spend a refresh token for new tokens. No Idempotency-Key: the answer holds secrets
+    that must not be stored, so a lost answer means signing in again."""
+    return JSONResponse(await sessions.refresh(rt, body.refresh_token), headers=_NO_STORE)
+
+
+@router.post("/logout", status_code=204, response_class=Response)
+async def logout(body: RefreshToken, rt: RuntimeDep) -> Response:
+    """End the session of a refresh token (idempotent by nature: no Idempotency-Key).
+    Its access tokens stay valid until they expire (15 minutes at most)."""
+    await sessions.logout(rt, body.refresh_token)
+    return Response(status_code=204)
 
 
 @router.get("/me", response_model=User)
@@ -74,8 +96,8 @@ async def me(user: CurrentUser, rt: RuntimeDep) -> dict[str, Any]:
 
 
 async def public_keys(rt: RuntimeDep) -> JSONResponse:
-    """The JWKS: the public halves of every signing key."""
-    document = jwks(key.public for key in handlers.signing_keys(rt))
+    """The JWKS: the public halves of the signing keys whose tokens may still be valid."""
+    document = jwks(handlers.key_ring(rt).published())
     return JSONResponse(document, headers={"Cache-Control": "public, max-age=300"})
 
 
@@ -89,7 +111,7 @@ def _dev_or_test_only(rt: RuntimeDep) -> None:
 
 
 @internal.post("/admins", status_code=201, response_model=User,
-               dependencies=[Depends(_dev_or_test_only)])
+               dependencies=[OperatorOnly, Depends(_dev_or_test_only)])
 async def create_admin(body: NewUser, request: Request, key: IdempotencyKey,
                        rt: RuntimeDep) -> JSONResponse:
     """For tests and local tools: make an administrator."""

@@ -27,8 +27,11 @@ class User(BaseModel):
 
 
 class AccessToken(BaseModel):
-    """The answer to a successful login (RFC 6749 §5.1)."""
+    """The answer to a login or a refresh (RFC 6749 §5.1): the refresh token is opaque,
+    good for one refresh only, and replaced by the one in the answer."""
 
     access_token: str
     token_type: Literal["Bearer"] = "Bearer"
     expires_in: int
+    refresh_token: str
+    refresh_expires_in: int

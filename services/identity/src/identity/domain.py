@@ -16,7 +16,9 @@ import unicodedata
 from functools import cache
 
 CUSTOMER, ADMIN = "customer", "admin"
-ACCESS_TOKEN_TTL = 900  # seconds; short, because revocation arrives with refresh tokens
+ACCESS_TOKEN_TTL = 900  # seconds; short, because only refresh tokens can be revoked
+REFRESH_TOKEN_TTL = 14 * 24 * 3600  # an unused refresh token lapses after two weeks
+SESSION_TTL = 30 * 24 * 3600  # however often refreshed, a session ends a month after login
 
 MAX_EMAIL = 254
 _EMAIL = re.compile(
@@ -114,6 +116,17 @@ def needs_rehash(stored: str, n: int = SCRYPT_N) -> bool:
 def decoy_hash(n: int = SCRYPT_N) -> str:
     """A hash no password matches, checked for unknown emails so they take as long."""
     return hash_password(secrets.token_urlsafe(32), n)
+
+
+def new_refresh_token() -> str:
+    """An opaque refresh token: 256 random bits, URL-safe."""
+    return secrets.token_urlsafe(32)
+
+
+def refresh_token_hash(token: str) -> str:
+    """What is stored of a refresh token. Its 256 random bits make a fast hash enough:
+    nobody can guess their way back from the hash, unlike with a password."""
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def scrypt_cost(log2_n: int, production: bool) -> int:

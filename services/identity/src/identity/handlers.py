@@ -9,10 +9,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from identity import adapters
-from identity.contracts import AUDIENCE, ISSUER
+from identity import adapters, sessions
 from identity.domain import (
-    ACCESS_TOKEN_TTL,
     ADMIN,
     CUSTOMER,
     check_email,
@@ -23,7 +21,7 @@ from identity.domain import (
     scrypt_cost,
     verify_password,
 )
-from msa.auth import SigningKey, issue_access_token, load_or_create_signing_keys
+from msa.auth import KeyRing, key_directory
 from msa.errors import ConfigError
 from msa.principal import Unauthorized
 from msa.problems import Conflict, NotFound, Unprocessable
@@ -32,14 +30,14 @@ from msa.service import Runtime
 WRONG_CREDENTIALS = "wrong email or password"
 
 
-def signing_keys(runtime: Runtime) -> tuple[SigningKey, ...]:
-    """The keys read at start, oldest first: the last one signs (rotating = restarting)."""
-    keys: tuple[SigningKey, ...] = runtime.state["signing_keys"]
-    return keys
+def key_ring(runtime: Runtime) -> KeyRing:
+    """The signing keys, re-read when their folder changes (a rotation needs no restart)."""
+    ring: KeyRing = runtime.state["key_ring"]
+    return ring
 
 
 async def load_signing_keys(runtime: Runtime) -> None:
-    """At start: read the signing keys under MSA_DATA_DIR, creating the first one.
+    """At start: hold the signing keys under MSA_DATA_DIR, creating the first one.
 
     Also reads the password work factor, `IDENTITY_SCRYPT_LOG2N` (default 15; a
     test system may lower it to register many users quickly, production cannot).
@@ -52,7 +50,7 @@ async def load_signing_keys(runtime: Runtime) -> None:
         raise ConfigError(f"identity: {exc}") from None
     if not runtime.settings.data_dir:
         raise ConfigError("identity: setting MSA_DATA_DIR is missing (signing keys live there)")
-    runtime.state["signing_keys"] = tuple(load_or_create_signing_keys(runtime.settings.data_dir))
+    runtime.state["key_ring"] = KeyRing(key_directory(runtime.settings.data_dir))
 
 
 async def hash_new_password(runtime: Runtime, password: str) -> str:
@@ -70,7 +68,8 @@ async def register(conn: AsyncConnection, email: str, password_hash: str,
 
 
 async def login(runtime: Runtime, email: str, password: str) -> dict[str, Any]:
-    """An access token for valid credentials; the same 401 for every kind of wrong."""
+    """A new session (access and refresh token) for valid credentials; the same 401 for
+    every kind of wrong."""
     async with runtime.db.connect() as conn:
         user = await adapters.get_by_email(conn, email)
     cost = runtime.state["scrypt_n"]
@@ -82,10 +81,7 @@ async def login(runtime: Runtime, email: str, password: str) -> dict[str, Any]:
         upgraded = await hash_new_password(runtime, password)
         async with runtime.db.begin() as conn:
             await adapters.set_password_hash(conn, user["id"], upgraded)
-    token = issue_access_token(signing_keys(runtime)[-1], sub=str(user["id"]),
-                               role=user["role"], issuer=ISSUER, audience=AUDIENCE,
-                               ttl=ACCESS_TOKEN_TTL)
-    return {"access_token": token, "token_type": "Bearer", "expires_in": ACCESS_TOKEN_TTL}
+    return await sessions.start(runtime, user)
 
 
 async def get_user(runtime: Runtime, user_id: uuid.UUID) -> dict[str, Any]:
@@ -97,7 +93,9 @@ async def get_user(runtime: Runtime, user_id: uuid.UUID) -> dict[str, Any]:
 
 
 async def create_admin(engine: AsyncEngine, email: str, password: str) -> dict[str, Any]:
-    """Create an administrator (for `msa admin create` and test tools); 409 if taken."""
+    """Create an administrator (for `msa admin create` and test tools); 409 if taken.
+
+    The password always gets the production work factor, whatever this process uses."""
     try:
         email, password = check_email(email), check_password(password)
     except ValueError as exc:

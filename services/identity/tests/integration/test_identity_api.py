@@ -11,7 +11,7 @@ import pytest
 
 from identity.contracts import AUDIENCE, ISSUER
 from identity.handlers import create_admin
-from msa.apptest import serve_in_process
+from msa.apptest import caller_auth, serve_in_process
 from msa.auth import TokenVerifier
 from msa.errors import ConfigError
 from msa.testing import PostgresForTests
@@ -40,6 +40,14 @@ async def register(http: httpx.AsyncClient, email: str, password: str = PASSWORD
                    **extra: Any) -> httpx.Response:
     return await http.post(path, json={"email": email, "password": password, **extra},
                            headers={"Idempotency-Key": key or uuid.uuid4().hex})
+
+
+async def make_admin(http: httpx.AsyncClient, email: str) -> httpx.Response:
+    """The operator's test route (the gateway, or any other caller, gets 403)."""
+    return await http.post("/internal/identity/admins",
+                           json={"email": email, "password": PASSWORD},
+                           headers={"Idempotency-Key": uuid.uuid4().hex},
+                           auth=caller_auth(http.app, "operator"))  # type: ignore[attr-defined]
 
 
 async def login(http: httpx.AsyncClient, email: str, password: str = PASSWORD) -> httpx.Response:
@@ -133,8 +141,10 @@ async def test_the_jwks_is_public_keys_only_on_both_routes(identity: httpx.Async
 
 async def test_an_admin_made_by_the_internal_route_or_the_handler_gets_an_admin_token(
         identity: httpx.AsyncClient) -> None:
-    by_route = await register(identity, _email(), path="/internal/identity/admins")
+    by_route = await make_admin(identity, _email())
     assert by_route.status_code == 201 and by_route.json()["role"] == "admin"
+    as_gateway = await register(identity, _email(), path="/internal/identity/admins")
+    assert as_gateway.status_code == 403
 
     from msa.db import create_engine
 
@@ -155,8 +165,9 @@ async def test_in_production_the_admin_route_is_forbidden(
             "identity", database_url=identity.database_url,  # type: ignore[attr-defined]
             nats_url=msa_nats, env="production",
             data_dir=str(identity.data_dir)) as production:  # type: ignore[attr-defined]
-        answer = await register(production, _email(), path="/internal/identity/admins")
+        answer = await make_admin(production, _email())
         assert answer.status_code == 403
+        assert "msa admin create" in answer.json()["detail"]
         assert (await production.get("/api/identity/jwks")).json() == (
             await identity.get("/api/identity/jwks")).json()
 
@@ -168,3 +179,79 @@ async def test_without_a_data_dir_identity_does_not_start(
                 "identity", database_url=identity.database_url,  # type: ignore[attr-defined]
                 nats_url=msa_nats):
             pass
+
+
+async def _session(identity: httpx.AsyncClient) -> dict[str, Any]:
+    email = _email()
+    await register(identity, email)
+    answer = await login(identity, email)
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+async def _refresh(identity: httpx.AsyncClient, token: str) -> httpx.Response:
+    return await identity.post("/api/identity/refresh", json={"refresh_token": token})
+
+
+async def test_a_refresh_token_is_spent_once_for_new_tokens(identity: httpx.AsyncClient) -> None:
+    first = await _session(identity)
+    assert first["refresh_expires_in"] > 24 * 3600
+    renewed = await _refresh(identity, first["refresh_token"])
+    assert renewed.status_code == 200, renewed.text
+    assert renewed.headers["cache-control"] == "no-store"
+    second = renewed.json()
+    assert second["refresh_token"] != first["refresh_token"]
+    claims = await verifier(identity).verify(second["access_token"])
+    assert (await verifier(identity).verify(first["access_token"])).user_id == claims.user_id
+    third = await _refresh(identity, second["refresh_token"])
+    assert third.status_code == 200, third.text
+
+
+async def test_a_spent_refresh_token_presented_again_revokes_the_whole_family(
+        identity: httpx.AsyncClient) -> None:
+    stolen = (await _session(identity))["refresh_token"]
+    legitimate = (await _refresh(identity, stolen)).json()["refresh_token"]
+    replayed = await _refresh(identity, stolen)
+    assert replayed.status_code == 401
+    assert replayed.headers["content-type"] == "application/problem+json"
+    assert (await _refresh(identity, legitimate)).status_code == 401
+    other = await _session(identity)  # another session of the store is untouched
+    assert (await _refresh(identity, other["refresh_token"])).status_code == 200
+
+
+async def test_logging_out_revokes_the_session_and_can_be_repeated(
+        identity: httpx.AsyncClient) -> None:
+    session = await _session(identity)
+    for _ in range(2):
+        out = await identity.post("/api/identity/logout",
+                                  json={"refresh_token": session["refresh_token"]})
+        assert out.status_code == 204
+    assert (await _refresh(identity, session["refresh_token"])).status_code == 401
+
+
+@pytest.mark.parametrize("body", [{"refresh_token": "not-a-token"}, {"refresh_token": ""},
+                                  {"refresh_token": "x", "user_id": str(uuid.uuid4())}, {}])
+async def test_bad_refresh_requests_are_refused(identity: httpx.AsyncClient,
+                                                body: dict[str, Any]) -> None:
+    answer = await identity.post("/api/identity/refresh", json=body)
+    assert answer.status_code == (401 if body.get("refresh_token") == "not-a-token" else 422)
+    assert answer.headers["content-type"] == "application/problem+json"
+
+
+async def test_a_rotated_key_signs_without_a_restart_and_the_old_one_stays_published(
+        identity: httpx.AsyncClient) -> None:
+    import asyncio
+
+    import jwt
+
+    from msa.auth import rotate_signing_key
+
+    before = (await _session(identity))["access_token"]
+    new_key = rotate_signing_key(identity.data_dir)  # type: ignore[attr-defined]
+    await asyncio.sleep(1.1)  # the key ring looks at its folder at most once a second
+    after = (await _session(identity))["access_token"]
+    assert jwt.get_unverified_header(after)["kid"] == new_key.kid
+    kids = {k["kid"] for k in (await identity.get("/api/identity/jwks")).json()["keys"]}
+    assert {jwt.get_unverified_header(before)["kid"], new_key.kid} <= kids
+    check = verifier(identity)
+    assert (await check.verify(before)).user_id != (await check.verify(after)).user_id

@@ -13,11 +13,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from msa.client import RemoteProblem
 from msa.messaging import emit
+from msa.metrics import business_counter
 from msa.sagas import SagaContext, SagaDefinition, SagaRefused, Step
 from orders import adapters
 from orders.contracts import OrderCancelled, OrderConfirmed, OrderLine
 from orders.domain import OrderStatus, cancellation_reason
 
+CONFIRMED = business_counter("orders_confirmed", "Orders confirmed", service="orders")
+REVENUE = business_counter("orders_revenue_cents", "Value of confirmed orders, in cents",
+                           service="orders")
 CALL_TIMEOUT = 2.0
 STEP_DEADLINE = 10.0  # a participant unreachable this long: compensate
 
@@ -80,6 +84,8 @@ async def confirm_order(ctx: SagaContext) -> dict[str, Any]:
             lines=[OrderLine(book_id=line["book_id"], quantity=line["quantity"],
                              price_cents=line["price_cents"]) for line in ctx.data["lines"]],
         ))
+        CONFIRMED.inc()
+        REVENUE.inc(order["total_cents"])
     return {"status": OrderStatus.CONFIRMED}
 
 

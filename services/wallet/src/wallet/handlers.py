@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from msa.messaging import emit
+from msa.metrics import business_counter
 from msa.problems import Conflict
 from wallet import adapters
 from wallet.contracts import (
@@ -26,6 +27,10 @@ from wallet.domain import (
     needs_refund,
 )
 
+TOPUPS = business_counter("wallet_topups", "Top-ups of customer accounts", service="wallet")
+TOPUP_CENTS = business_counter("wallet_topup_cents", "Money topped up, in cents",
+                               service="wallet")
+
 
 async def top_up(conn: AsyncConnection, user_id: uuid.UUID, amount_cents: int) -> dict[str, Any]:
     """Money enters the store: the account is created on its first top-up."""
@@ -35,6 +40,8 @@ async def top_up(conn: AsyncConnection, user_id: uuid.UUID, amount_cents: int) -
     await emit(conn, AccountCredited(user_id=user_id, amount_cents=amount_cents,
                                      balance_cents=account.balance_cents,
                                      reference=transaction_id, kind="topup"))
+    TOPUPS.inc()
+    TOPUP_CENTS.inc(amount_cents)
     return {"transaction_id": transaction_id, "balance_cents": account.balance_cents}
 
 

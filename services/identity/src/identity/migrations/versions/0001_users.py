@@ -1,8 +1,4 @@
-"""Users.
-
-Refresh tokens (a later issue) get their own table keyed to `users.id`
-(`refresh_tokens(id, user_id → users.id, family_id, token_hash, expires_at,
-revoked_at)`), so rotation and revocation need no change here.
+"""Users (refresh tokens have their own table, keyed to `users.id`: see i0002).
 
 Revision ID: i0001
 Revises:

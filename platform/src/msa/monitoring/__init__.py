@@ -1,0 +1,39 @@
+"""Monitoring as code: Prometheus configuration, alert rules and Grafana dashboards.
+
+Generated from system.toml by `msa docs` into `deploy/monitoring/` (and checked
+for staleness with the other generated documents):
+
+- `prometheus.yml`: one scrape job per service (`msa.monitoring.prometheus`);
+- `alerts.yml`: SLO burn-rate alerts and platform alerts (`msa.monitoring.rules`);
+- `dashboards/*.json`: Grafana dashboards (`msa.monitoring.dashboards`).
+
+At run time `msa.monitoring.gauges` keeps the lag gauges fresh in every service,
+and `PrometheusServer` runs a real Prometheus for `msa up --with-prometheus`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from msa.system import System
+
+FOLDER = Path("deploy") / "monitoring"
+
+
+def documents(system: System) -> list[tuple[Path, str]]:
+    """(path, text) of every generated monitoring file, paths under the repository root."""
+    from msa.monitoring.dashboards import dashboards
+    from msa.monitoring.prometheus import scrape_config
+    from msa.monitoring.render import to_yaml
+    from msa.monitoring.rules import rule_groups
+
+    folder = system.root / FOLDER
+    found = [
+        (folder / "prometheus.yml", to_yaml(scrape_config(system))),
+        (folder / "alerts.yml", to_yaml(rule_groups(system))),
+    ]
+    for stem, board in dashboards(system).items():
+        found.append((folder / "dashboards" / f"{stem}.json",
+                      json.dumps(board, indent=2, ensure_ascii=False) + "\n"))
+    return found

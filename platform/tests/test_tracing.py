@@ -1,0 +1,230 @@
+"""Traces across services in one process: server, client and database spans; deadlines; logs."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+import httpx
+import pytest
+from fastapi import APIRouter, Depends, Request
+from sqlalchemy import text
+
+from msa import tracing
+from msa.apptest import run_app
+from msa.deadline import DEADLINE_HEADER
+from msa.logs import JsonFormatter
+from msa.service import Colocation, Runtime, ServiceDefinition, get_runtime
+from msa.settings import ServiceSettings
+from msa.system import parse_system
+
+SYSTEM = parse_system("""
+[system]
+name = "tracedemo"
+gateway = "front"
+[teams.t]
+[services.front]
+team = "t"
+app = "x:y"
+port = 20100
+database = false
+calls = ["back", "store"]
+[services.back]
+team = "t"
+app = "x:y"
+port = 20101
+database = false
+[services.store]
+team = "t"
+app = "x:y"
+port = 20102
+""")
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+front_api = APIRouter()
+back_api = APIRouter()
+store_api = APIRouter()
+budgets: list[int] = []
+_log = logging.getLogger("tracedemo")
+_log.setLevel(logging.INFO)
+
+
+@front_api.get("/api/front/hello")
+async def front_hello(rt: RuntimeDep) -> dict[str, Any]:
+    return {"back": await rt.client("back").get_json("/internal/back/hello",
+                                                     headers={"X-User-Id": "u-42"})}
+
+
+@front_api.get("/api/front/ping")
+async def front_ping() -> dict[str, Any]:
+    return {"ok": True}
+
+
+@front_api.get("/api/front/stored")
+async def front_stored(rt: RuntimeDep) -> dict[str, Any]:
+    return await rt.client("store").get_json("/internal/store/now")
+
+
+@back_api.get("/internal/back/hello")
+async def back_hello(request: Request) -> dict[str, Any]:
+    budgets.append(int(request.headers.get(DEADLINE_HEADER, "-1")))
+    _log.info("hello from back")
+    return {"ok": True}
+
+
+@store_api.get("/internal/store/now")
+async def store_now(rt: RuntimeDep) -> dict[str, Any]:
+    async with rt.db.connect() as conn:
+        value = (await conn.execute(text("SELECT 41 + 1"))).scalar()
+    return {"value": value}
+
+
+FRONT = ServiceDefinition("front", routers=[front_api], public=True)
+BACK = ServiceDefinition("back", routers=[back_api])
+STORE = ServiceDefinition("store", routers=[store_api])
+
+
+@contextlib.asynccontextmanager
+async def running(traced: bool = True, database_url: str | None = None
+                  ) -> AsyncIterator[httpx.AsyncClient]:
+    """front → back (and store, given a database) in one process; a client of front."""
+    colocation = Colocation()
+
+    def settings(name: str, **extra: Any) -> ServiceSettings:
+        return ServiceSettings(service=name, instance=f"{name}-t", env="test", tracing=traced,
+                               **extra)
+
+    definitions = [(BACK, {}), (FRONT, {})]
+    if database_url:
+        definitions.insert(0, (STORE, {"database_url": database_url}))
+    async with contextlib.AsyncExitStack() as stack:
+        for definition, extra in definitions:
+            app = definition.create_app(settings(definition.name, **extra), system=SYSTEM,
+                                        colocation=colocation)
+            colocation.apps[definition.name] = app
+            if definition is not FRONT:
+                await stack.enter_async_context(app.router.lifespan_context(app))
+        async with run_app(colocation.apps["front"], base_url="http://front") as client:
+            yield client
+
+
+def spans_of(trace_id: str) -> dict[str, dict[str, Any]]:
+    return {span["name"]: span for span in tracing.finished_spans(trace_id=trace_id)}
+
+
+async def test_a_call_from_service_to_service_is_one_trace_of_server_and_client_spans():
+    async with running() as front:
+        response = await front.get("/api/front/hello")
+    assert response.status_code == 200
+    server = next(s for s in tracing.finished_spans("front")
+                  if s["attributes"].get("msa.request_id") == response.headers["x-request-id"])
+    spans = spans_of(server["trace_id"])
+    call, remote = spans["GET back"], spans["GET /internal/back/hello"]
+    assert server["name"] == "GET /api/front/hello" and server["kind"] == "server"
+    assert call["parent_span_id"] == server["span_id"] and call["service"] == "front"
+    assert remote["parent_span_id"] == call["span_id"] and remote["service"] == "back"
+    assert remote["attributes"]["http.response.status_code"] == 200
+
+
+async def test_an_incoming_traceparent_is_continued():
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    async with running() as front:
+        await front.get("/api/front/ping",
+                        headers={"traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"})
+        served = await front.get("/internal/traces", params={"trace_id": trace_id})
+    [span] = served.json()["spans"]
+    assert span["parent_span_id"] == "00f067aa0ba902b7"
+    assert span["name"] == "GET /api/front/ping"
+
+
+async def test_statements_are_database_spans_under_the_request(msa_postgres):
+    async with running(database_url=msa_postgres.create_database()) as front:
+        response = await front.get("/api/front/stored")
+    assert response.json() == {"value": 42}
+    server = next(s for s in tracing.finished_spans("store")
+                  if s["name"] == "GET /internal/store/now")
+    query = next(s for s in tracing.finished_spans("store", server["trace_id"])
+                 if s["attributes"].get("db.statement") == "SELECT 41 + 1")
+    assert query["parent_span_id"] == server["span_id"]
+    assert query["attributes"]["db.operation"] == "SELECT"
+
+
+async def test_the_callee_gets_the_deadline_and_refuses_an_expired_one():
+    budgets.clear()
+    async with running() as front:
+        await front.get("/api/front/hello", headers={DEADLINE_HEADER: "300"})
+        back = front.app.state.runtime.client("back")  # type: ignore[attr-defined]
+        expired = await back._http.get("http://back/internal/back/hello",
+                                       headers={DEADLINE_HEADER: "0"})
+    assert 0 < budgets[0] <= 300
+    assert expired.status_code == 504
+    assert expired.headers["content-type"] == "application/problem+json"
+    assert len(budgets) == 1  # the expired request did no work
+
+
+async def test_logs_carry_the_trace_span_and_user_of_the_request():
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    _log.addHandler(handler)
+    try:
+        async with running() as front:
+            await front.get("/api/front/hello")
+    finally:
+        _log.removeHandler(handler)
+    record = json.loads(stream.getvalue().splitlines()[-1])
+    served = spans_of(record["trace_id"])["GET /internal/back/hello"]
+    assert record["span_id"] == served["span_id"]
+    assert record["user"] == "u-42" and record["service"] == "back"
+    assert record["request_id"]
+
+
+def _trace(on: bool) -> None:
+    for name in ("front", "back"):
+        tracing.setup(name, enabled=on)
+
+
+async def test_tracing_costs_little_per_request(capsys):
+    """1000 in-process requests with and without tracing, in alternating batches of 100,
+    timed in CPU seconds of this process (other load on the machine does not count)."""
+    results = {}
+    async with running() as front:
+        for path in ("/api/front/ping", "/api/front/hello"):
+            spent = {True: 0.0, False: 0.0}
+            for _ in range(20):
+                await front.get(path)  # warm up
+            for batch in range(20):
+                traced = batch % 2 == 0
+                _trace(traced)
+                started = time.process_time()
+                for _ in range(100):
+                    await front.get(path)
+                spent[traced] += time.process_time() - started
+            results[path] = (spent[False] / 1000, spent[True] / 1000)
+    _trace(True)
+    with capsys.disabled():
+        for path, (plain, traced) in results.items():
+            print(f"\n{path}: {plain * 1e6:.0f} µs CPU untraced, {traced * 1e6:.0f} µs traced, "
+                  f"+{(traced - plain) * 1e6:.0f} µs ({(traced / plain - 1) * 100:.0f} %)")
+    for plain, traced in results.values():
+        assert traced - plain < 0.0005  # well under a millisecond, even for three spans
+
+
+def test_an_otlp_endpoint_without_the_exporter_package_warns_and_keeps_spans_local(caplog):
+    try:
+        import opentelemetry.exporter.otlp.proto.http  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("the OTLP exporter is installed: this checks the fallback without it")
+    with caplog.at_level(logging.WARNING, logger="msa.tracing"):
+        tracing.setup("otlp-demo", otlp_endpoint="http://127.0.0.1:4318")
+    assert "opentelemetry-exporter-otlp-proto-http is not installed" in caplog.text
+    with tracing.span("otlp-demo", "kept") as span:
+        trace_id = format(span.get_span_context().trace_id, "032x")
+    assert [s["name"] for s in tracing.finished_spans("otlp-demo", trace_id)] == ["kept"]
