@@ -98,8 +98,9 @@ async def run_chaos(system: System, options: ChaosOptions, *,
             say(f"starting {system.system.name} ({len(schedule.linked)} services behind "
                 "fault proxies)")
             began = time.monotonic()
-            target = await launch(system, options.data_dir or own_dir or Path("."),
-                                  linked=schedule.linked,
+            data_dir = options.data_dir or own_dir
+            assert data_dir is not None
+            target = await launch(system, data_dir, linked=schedule.linked,
                                   env_overrides={**workload.env, **options.env_overrides})
             timings["start"] = time.monotonic() - began
         return await _experiment(system, schedule, target, workload, suite, timings, say,
@@ -149,7 +150,7 @@ async def _experiment(system: System, schedule: Schedule, target: ChaosTarget,
         with _timed(timings, "settle"):
             await workload.settle(ctx)
             again, _ = await _quiet(suite, access, quiet_timeout)
-        results.append(CheckResult("quiesce", {}, [
+        results.append(CheckResult("quiesce", {"after_heal_ms": int(timings["quiesce"] * 1000)}, [
             f"not quiet {quiet_timeout:g}s after {what}: {why}"
             for what, why in (("healing", busy), ("settling", again)) if why]))
         recorder.phase = "checks"

@@ -65,6 +65,7 @@ def build(*, schedule: Schedule, faults: Sequence[FaultRecord], recorder: Record
             "injected": len(injected),
             "by_kind": dict(sorted(Counter(f.event.kind for f in injected).items())),
             "not_injected": dict(Counter(f.status for f in faults if f.status != "injected")),
+            "recovery_s": _recovery(injected),
             "linked_services": list(schedule.linked),
             "events": [f.to_dict(origin) for f in faults],
         },
@@ -95,6 +96,8 @@ def summary(report: dict[str, Any]) -> str:
         f"chaos {report['profile']} · seed {report['seed']} · {report['duration_s']:g} s of "
         f"faults · {'PASSED' if report['ok'] else 'FAILED'}",
         f"faults: {faults['injected']} of {faults['planned']} injected ({kinds})",
+        "back after: " + (", ".join(f"{kind} {t['median']} s (max {t['max']} s)"
+                                    for kind, t in faults["recovery_s"].items()) or "-"),
         f"operations: {ops['total']} ({outcomes})",
         "  " + "; ".join(f"{kind}: " + " ".join(f"{o} {n}" for o, n in counts.items())
                          for kind, counts in ops["by_kind"].items()),
@@ -111,6 +114,16 @@ def summary(report: dict[str, Any]) -> str:
             lines.append(f"    … and {len(check['violations']) - 10} more")
     lines.extend(f"note: {note}" for note in report["notes"])
     return "\n".join(lines)
+
+
+def _recovery(faults: Sequence[FaultRecord]) -> dict[str, dict[str, float]]:
+    """Per kind of fault that needs a restart: median and longest seconds until back."""
+    found: dict[str, list[float]] = {}
+    for fault in faults:
+        if fault.recovery is not None:
+            found.setdefault(fault.event.kind, []).append(fault.recovery)
+    return {kind: {"median": round(sorted(times)[len(times) // 2], 1),
+                   "max": round(max(times), 1)} for kind, times in sorted(found.items())}
 
 
 def _latency(found: dict[str, Any]) -> str:
