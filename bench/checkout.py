@@ -120,10 +120,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--workers", type=int, default=32)
     parser.add_argument("--rate", type=float, default=None, help="open loop: checkouts/s")
+    parser.add_argument("--no-tracing", action="store_true", help="MSA_TRACING=false")
     args = parser.parse_args()
     # a throughput benchmark: every customer comes from 127.0.0.1 as fast as it can
     unlimited = {f"GATEWAY_{kind}_{what}": "1000000" for kind in ("IP", "USER")
                  for what in ("RATE", "BURST")}
+    if args.no_tracing:
+        unlimited["MSA_TRACING"] = "false"
     runner = start(args.mode, IDENTITY_SCRYPT_LOG2N="11", **unlimited)
     try:
         result = {"mode": args.mode, **asyncio.run(
@@ -133,7 +136,8 @@ def main() -> None:
     print(f"{args.mode}: {result['confirmed_per_second']} completed checkouts/s, latency "
           f"p50 {result['latency_ms']['p50']} ms, p99 {result['latency_ms']['p99']} ms "
           f"({result['outcomes']})")
-    suffix = f"-rate{int(args.rate)}" if args.rate else ""
+    suffix = (f"-rate{int(args.rate)}" if args.rate else "") + (
+        "-untraced" if args.no_tracing else "")
     print(f"saved {save(f'checkout-{args.mode}{suffix}', result)}")
 
 

@@ -34,18 +34,30 @@ def asyncpg_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def create_engine(url: str, pool_size: int = 5, application_name: str = "msa") -> AsyncEngine:
-    """One engine per service: a small pool sized for a shared 2-core machine."""
+def create_engine(url: str, pool_size: int = 10, application_name: str = "msa") -> AsyncEngine:
+    """One engine per service, one pool: connections are kept, not made per request.
+
+    Overflow connections are closed as soon as they are returned, so a burst past
+    the pool pays a connection set-up each time (TCP, SCRAM, and TLS negotiation
+    if tried): the pool itself is sized for the usual concurrency, the overflow
+    is kept small. On loopback TLS is not attempted (asyncpg tries it by default),
+    unless the URL asks for it.
+    """
+    parsed = make_url(url)
+    connect_args: dict[str, object] = {
+        "server_settings": {"application_name": application_name},
+        "timeout": 5,
+    }
+    if parsed.host in ("127.0.0.1", "localhost", "::1", None) and not (
+            "ssl" in parsed.query or "sslmode" in parsed.query):
+        connect_args["ssl"] = False
     return create_async_engine(
         asyncpg_url(url),
         pool_size=pool_size,
-        max_overflow=pool_size,
+        max_overflow=max(2, pool_size // 2),
         pool_timeout=10,
         pool_recycle=1800,
-        connect_args={
-            "server_settings": {"application_name": application_name},
-            "timeout": 5,
-        },
+        connect_args=connect_args,
     )
 
 
