@@ -7,11 +7,11 @@ import io
 import json
 import logging
 import time
+import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import httpx
-import pytest
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy import text
 
@@ -215,16 +215,37 @@ async def test_tracing_costs_little_per_request(capsys):
         assert traced - plain < 0.001  # under a millisecond even for three spans on a busy machine
 
 
-def test_an_otlp_endpoint_without_the_exporter_package_warns_and_keeps_spans_local(caplog):
+def test_spans_are_exported_to_an_otlp_http_collector():
+    """A real OTLP/HTTP receiver (stdlib HTTP server) gets the protobuf batch."""
+    import http.server
+    import threading
+
+    received: list[tuple[str, bytes]] = []
+
+    class Collector(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((self.path, body))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-protobuf")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Collector)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
     try:
-        import opentelemetry.exporter.otlp.proto.http  # noqa: F401
-    except ImportError:
-        pass
-    else:
-        pytest.skip("the OTLP exporter is installed: this checks the fallback without it")
-    with caplog.at_level(logging.WARNING, logger="msa.tracing"):
-        tracing.setup("otlp-demo", otlp_endpoint="http://127.0.0.1:4318")
-    assert "opentelemetry-exporter-otlp-proto-http is not installed" in caplog.text
-    with tracing.span("otlp-demo", "kept") as span:
-        trace_id = format(span.get_span_context().trace_id, "032x")
-    assert [s["name"] for s in tracing.finished_spans("otlp-demo", trace_id)] == ["kept"]
+        service = f"otlp-demo-{uuid.uuid4().hex[:6]}"
+        tracing.setup(service, otlp_endpoint=f"http://127.0.0.1:{server.server_port}")
+        with tracing.span(service, "exported-span"):
+            pass
+        assert tracing._providers[service].force_flush(10_000)
+        assert [path for path, _ in received] == ["/v1/traces"]
+        assert b"exported-span" in received[0][1] and service.encode() in received[0][1]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
