@@ -15,6 +15,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from msa.call_errors import ServiceTimeout, ServiceUnavailable
+
 PROBLEM_JSON = "application/problem+json"
 _log = logging.getLogger("msa.problems")
 
@@ -140,6 +142,18 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Problem, on_problem)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(RequestValidationError, on_invalid)
+
+    async def on_dependency(request: Request, exc: Exception) -> JSONResponse:
+        # a call to another service failed and nothing here handled it: the caller may
+        # retry later, so say so instead of a bare 500
+        status = 504 if isinstance(exc, ServiceTimeout) else 503
+        _log.warning("dependency failed on %s %s: %s", request.method, request.url.path, exc)
+        response = problem_response(status, _TITLES[status], str(exc), request.url.path)
+        response.headers["Retry-After"] = "1"
+        return response
+
+    app.add_exception_handler(ServiceUnavailable, on_dependency)
+    app.add_exception_handler(ServiceTimeout, on_dependency)
     app.add_exception_handler(Exception, on_unexpected)
 
 
