@@ -61,7 +61,10 @@ def run_main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, 
     (["--profile", "medium"], "msa: unknown profile 'medium' (known: short, long)\n"),
     (["--faults", "kill,flood"], "msa: unknown fault kind 'flood' (known: kill, pause, nats, "
                                  "postgres, slow-link, broken-link, duplicate)\n"),
-    (["--duration", "-5"], "msa: --duration must be positive, not -5\n"),
+    (["--duration", "-5"], "msa: --duration must be a positive number of seconds, not -5\n"),
+    (["--duration", "nan"], "msa: --duration must be a positive number of seconds, not nan\n"),
+    (["--duration", "inf"], "msa: --duration must be a positive number of seconds, not inf\n"),
+    (["--faults", ","], "msa: no fault kinds chosen\n"),
     (["--clients", "0"], "msa: --clients must be at least 1, not 0\n"),
 ])
 def test_bad_choices_are_one_line_and_exit_1(system_file: Path, capsys: pytest.CaptureFixture[str],

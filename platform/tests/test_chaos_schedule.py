@@ -143,7 +143,7 @@ def test_an_attached_system_gets_no_link_faults(system: System) -> None:
 @pytest.mark.parametrize(("options", "message"), [
     (ChaosOptions(seed=1, profile="medium"), "unknown profile 'medium' (known: short, long)"),
     (ChaosOptions(seed=1, kinds=["kill", "flood"]), "unknown fault kind 'flood'"),
-    (ChaosOptions(seed=1, duration=-5), "duration must be positive, not -5"),
+    (ChaosOptions(seed=1, duration=-5), "duration must be a positive number of seconds, not -5"),
 ])
 def test_bad_choices_are_refused_in_one_line(system: System, options: ChaosOptions,
                                              message: str) -> None:

@@ -96,13 +96,21 @@ class CheckSuite:
     checks: Sequence[Check]
     quiet: Quiet | None = None
 
-    async def wait_quiet(self, access: SystemAccess, timeout: float) -> str | None:
-        """Wait until quiet; returns None, or what was still busy at the deadline."""
-        if self.quiet is None:
-            return None
+    async def wait_quiet(self, access: SystemAccess, timeout: float,
+                         also: Sequence[Quiet] = ()) -> str | None:
+        """Wait until quiet; returns None, or what was still busy at the deadline.
+
+        `also` are the platform's own conditions (e.g. `messaging_quiet`), asked
+        after the system's: quiet means every one of them says so at once.
+        """
+        conditions = [*([self.quiet] if self.quiet else []), *also]
         deadline = time.monotonic() + timeout
         while True:
-            busy = await self.quiet(access)
+            busy = None
+            for condition in conditions:
+                busy = await condition(access)
+                if busy is not None:
+                    break
             if busy is None or time.monotonic() > deadline:
                 return busy
             await asyncio.sleep(0.25)
@@ -122,3 +130,49 @@ def load_suite(path: str) -> CheckSuite:
     if not isinstance(suite, CheckSuite):
         raise ConfigError(f"{path} is not an msa.checks.CheckSuite")
     return suite
+
+
+def messaging_quiet(publishers: Sequence[str], nats_url: str | None) -> Quiet:
+    """A quiet condition: every publisher's outbox drained, every consumer caught up.
+
+    An outbox row not yet published, or a JetStream message not yet delivered or
+    acknowledged, is an effect still on its way; checking before it lands would
+    miss a duplicate or a loss that is about to happen.
+    """
+
+    async def quiet(access: SystemAccess) -> str | None:
+        for name in publishers:
+            status = await access.get(name, "/internal/outbox")
+            if status["unpublished"]:
+                return f"{name}'s outbox has {status['unpublished']} unpublished event(s)"
+        return await _consumers_busy(nats_url) if nats_url else None
+
+    return quiet
+
+
+async def _consumers_busy(nats_url: str) -> str | None:
+    import nats
+    from nats.errors import Error as NatsError
+
+    from msa.events import DLQ_STREAM
+
+    try:
+        nc = await nats.connect(servers=[nats_url], connect_timeout=2, max_reconnect_attempts=0)
+    except (OSError, NatsError) as exc:
+        return f"NATS is unreachable: {type(exc).__name__}"
+    try:
+        jsm = nc.jsm()
+        for stream in await jsm.streams_info():
+            name = stream.config.name
+            if name is None or name == DLQ_STREAM:
+                continue
+            for consumer in await jsm.consumers_info(name):
+                pending, unacked = consumer.num_pending or 0, consumer.num_ack_pending or 0
+                if pending or unacked:
+                    return (f"consumer {consumer.name} on {name}: {pending} undelivered, "
+                            f"{unacked} unacknowledged")
+        return None
+    except NatsError as exc:
+        return f"NATS did not answer: {type(exc).__name__}"
+    finally:
+        await nc.close()

@@ -238,6 +238,11 @@ class System(_Strict):
         return {event: svc.name for svc in self.services.values() for event in svc.publishes}
 
     @property
+    def publishers(self) -> list[str]:
+        """The services that publish events (each has an outbox)."""
+        return [svc.name for svc in self.services.values() if svc.publishes]
+
+    @property
     def root(self) -> Path:
         """The folder holding system.toml (the repository root)."""
         return self.path.parent if self.path else Path.cwd()

@@ -4,7 +4,8 @@
    and let the workload prepare its users;
 2. run the workload's clients while the schedule's faults are injected;
 3. heal everything and wait until every process is up and the system is quiet
-   (the suite's `wait_quiet`; not quiet in time is itself a violation);
+   (the suite's `wait_quiet`, every outbox drained and every consumer caught up;
+   not quiet in time is itself a violation);
 4. let the workload resolve its unknown operations, wait for quiet again, and run
    the system's invariants and the workload's own checks.
 """
@@ -38,7 +39,7 @@ from msa.chaos.schedule import (
 )
 from msa.chaos.target import ChaosTarget, launch
 from msa.chaos.workload import Workload, WorkloadContext, load_workload
-from msa.checks import CheckResult, CheckSuite, SystemAccess, load_suite
+from msa.checks import CheckResult, CheckSuite, Quiet, SystemAccess, load_suite, messaging_quiet
 from msa.errors import ConfigError, MsaError
 from msa.system import System
 
@@ -64,7 +65,7 @@ class ChaosOptions:
 
 def make_schedule(system: System, options: ChaosOptions, *, attached: bool = False) -> Schedule:
     """The run's schedule (without link faults for an attached system: no proxies there)."""
-    kinds = check_kinds(list(options.kinds or FAULT_KINDS))
+    kinds = check_kinds(list(FAULT_KINDS if options.kinds is None else options.kinds))
     if attached:
         kinds = tuple(kind for kind in kinds if kind not in LINK_KINDS)
         if not kinds:
@@ -145,11 +146,12 @@ async def _experiment(system: System, schedule: Schedule, target: ChaosTarget,
         results.append(CheckResult("recovery", {"down_after_heal": len(down)}, [
             f"{name} not running and ready {HEAL_TIMEOUT:g}s after healing" for name in down]))
         say("healed; waiting until quiet")
-        busy, timings["quiesce"] = await _quiet(suite, access, quiet_timeout)
+        drained = messaging_quiet(system.publishers, target.nats_url)
+        busy, timings["quiesce"] = await _quiet(suite, access, quiet_timeout, drained)
         recorder.phase = "settle"
         with _timed(timings, "settle"):
             await workload.settle(ctx)
-            again, _ = await _quiet(suite, access, quiet_timeout)
+            again, _ = await _quiet(suite, access, quiet_timeout, drained)
         results.append(CheckResult("quiesce", {"after_heal_ms": int(timings["quiesce"] * 1000)}, [
             f"not quiet {quiet_timeout:g}s after {what}: {why}"
             for what, why in (("healing", busy), ("settling", again)) if why]))
@@ -189,14 +191,15 @@ async def _fault_phase(ctx: WorkloadContext, workload: Workload, injector: Injec
                         crashed + [f"{len(stuck)} client(s) did not stop"] * bool(stuck))]
 
 
-async def _quiet(suite: CheckSuite, access: SystemAccess,
-                 timeout: float) -> tuple[str | None, float]:
+async def _quiet(suite: CheckSuite, access: SystemAccess, timeout: float,
+                 drained: Quiet) -> tuple[str | None, float]:
     """(None or what was still busy, seconds waited); unreachable services count as busy."""
     began = time.monotonic()
     busy: str | None = "not asked yet"
     while busy and time.monotonic() - began < timeout:
         try:
-            busy = await suite.wait_quiet(access, timeout - (time.monotonic() - began))
+            busy = await suite.wait_quiet(access, timeout - (time.monotonic() - began),
+                                          also=[drained])
         except MsaError as exc:
             busy = str(exc)
             await asyncio.sleep(1)

@@ -8,6 +8,7 @@ faults do not.
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -134,8 +135,8 @@ def plan(seed: int, profile: Profile, targets: FaultTargets, *,
     chosen kind at least once when there is room, spread over the fault phase."""
     chosen = check_kinds(kinds)
     length = profile.duration if duration is None else duration
-    if length <= 0:
-        raise ConfigError(f"duration must be positive, not {length:g}")
+    if not math.isfinite(length) or length <= 0:
+        raise ConfigError(f"duration must be a positive number of seconds, not {length:g}")
     rng = random.Random(f"msa-chaos:{seed}:{profile.name}")
     linked = tuple(sorted(rng.sample(targets.databases,
                                      min(profile.linked, len(targets.databases)))))

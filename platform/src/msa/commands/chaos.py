@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -53,14 +54,14 @@ def chaos(
     from msa.chaos import ChaosOptions, make_schedule, run_chaos
     from msa.chaos.report import summary
 
-    if duration is not None and duration <= 0:
-        raise MsaError(f"--duration must be positive, not {duration:g}")
+    if duration is not None and not (math.isfinite(duration) and duration > 0):
+        raise MsaError(f"--duration must be a positive number of seconds, not {duration:g}")
     if clients is not None and clients < 1:
         raise MsaError(f"--clients must be at least 1, not {clients}")
     options = ChaosOptions(
         seed=secrets.randbelow(2**31) if seed is None else seed, profile=profile,
         duration=duration, clients=clients,
-        kinds=[kind.strip() for kind in faults.split(",") if kind.strip()] if faults else None)
+        kinds=None if faults is None else [kind.strip() for kind in faults.split(",") if kind.strip()])
     cli = cli_context(ctx)
     system = cli.system()
     schedule = make_schedule(system, options, attached=attach)  # bad input fails here, early

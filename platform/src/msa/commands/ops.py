@@ -66,7 +66,7 @@ def check(
     data_dir: Path | None = DATA_DIR_OPTION,
 ) -> None:
     """Check the system's invariants (from system.toml's `checks`); exit 1 on any violation."""
-    from msa.checks import load_suite
+    from msa.checks import load_suite, messaging_quiet
 
     system, state = _running(ctx, data_dir)
     if not system.system.checks:
@@ -76,7 +76,9 @@ def check(
     async def run() -> tuple[str | None, list[Any]]:
         access = _access(system, state)
         try:
-            busy = await suite.wait_quiet(access, wait)
+            drained = messaging_quiet(system.publishers,
+                                      state.nats.url if state.nats else None)
+            busy = await suite.wait_quiet(access, wait, also=[drained])
             return busy, await suite.run(access)
         finally:
             await access.aclose()
