@@ -2,26 +2,32 @@
 
 A caller sends what is left of its budget in `X-Msa-Deadline-Ms` (milliseconds,
 relative, so clocks need not agree). The callee's `DeadlineGuard` refuses a
-request that arrives with no time left (504 problem, no work done) and keeps
-the deadline in a context variable; `msa.client` never waits past it and sends
-the smaller remainder on, so a chain of calls stops as soon as the first caller
-has given up instead of working for nobody.
+request that arrives with no time left (504 problem, no work done), keeps the
+deadline in a context variable, and cancels the request's work once the deadline
+has passed (its transaction rolls back; a 504 problem is sent if nothing was sent
+yet); `msa.client` never waits past it and sends the smaller remainder on, so a
+chain of calls stops as soon as the first caller has given up instead of working
+for nobody. Work that must outlive the request (a saga) runs in its own task,
+shielded, and calls `clear()`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import Iterator
 from contextvars import ContextVar
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from msa.problems import problem_response
 
 DEADLINE_HEADER = "x-msa-deadline-ms"
 _HEADER_KEY = DEADLINE_HEADER.encode()
 MAX_BUDGET = 300.0  # seconds; a larger value is capped, not trusted
+GRACE = 0.05  # seconds past the deadline before the work is cancelled (the caller's own
+#               timer fires first, so its error is the one that counts)
 
 _deadline: ContextVar[float | None] = ContextVar("msa_deadline", default=None)
 
@@ -77,8 +83,23 @@ class DeadlineGuard:
         deadline = time.monotonic() + budget
         outer = _deadline.get()
         token = _deadline.set(deadline if outer is None else min(outer, deadline))
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
         try:
-            await self.app(scope, receive, send)
+            async with asyncio.timeout(budget + GRACE):
+                await self.app(scope, receive, tracked)
+        except TimeoutError:
+            if started:
+                return  # the answer was on its way; the caller has stopped listening
+            response = problem_response(
+                504, "Gateway timeout", "the caller's deadline passed; the work was stopped",
+                scope.get("path"))
+            await response(scope, receive, send)
         finally:
             _deadline.reset(token)
 

@@ -61,7 +61,7 @@ def chaos(
     options = ChaosOptions(
         seed=secrets.randbelow(2**31) if seed is None else seed, profile=profile,
         duration=duration, clients=clients,
-        kinds=None if faults is None else [kind.strip() for kind in faults.split(",") if kind.strip()])
+        kinds=None if faults is None else [k.strip() for k in faults.split(",") if k.strip()])
     cli = cli_context(ctx)
     system = cli.system()
     schedule = make_schedule(system, options, attached=attach)  # bad input fails here, early
