@@ -4,7 +4,9 @@ metrics every service exports, and dashboards and alerts that only name real met
 from __future__ import annotations
 
 import asyncio
+import re
 import secrets
+import subprocess
 import time
 import uuid
 from typing import Any
@@ -100,7 +102,11 @@ async def test_a_checkout_is_one_trace_across_every_service_on_its_path(bookstor
     steps = {span["attributes"].get("saga.step") for span in spans
              if span["name"].startswith("saga checkout.")}
     assert {"reserve_stock", "debit_wallet", "credit_revenue", "commit_stock"} <= steps
-    assert any(span["name"].startswith("SELECT") for span in spans if span["service"] == "wallet")
+    for service in CHECKOUT_PATH:  # each service with a database traced its statements
+        if bookstore.runner.system.service(service).database:
+            statements = [span for span in spans if span["service"] == service
+                          and span["kind"] == "client" and "db.statement" in span["attributes"]]
+            assert statements, f"no database span from {service}"
     root = next(span for span in spans
                 if span["service"] == "gateway" and span["kind"] == "server")
     assert root["name"] == "POST /api/{path:path}"
@@ -114,6 +120,26 @@ async def test_every_service_exports_build_red_messaging_saga_and_business_metri
     system = bookstore.runner.system
     for service in system.services:
         assert sample_sum(text, "msa_build_info", service=service) >= 1, service
+    builds = [sample.labels for family in text_string_to_metric_families(text)
+              for sample in family.samples if sample.name == "msa_build_info"]
+    assert {build["service"] for build in builds} == set(system.services)
+    for build in builds:
+        assert build["version"], build
+        assert re.fullmatch("[0-9a-f]{40}", build["git_sha"]), build  # the checkout's commit
+        assert subprocess.run(["git", "cat-file", "-e", build["git_sha"]],  # noqa: ASYNC221
+                              cwd=system.root).returncode == 0, build
+    # RED of the route and of the calls orders makes for the saga
+    assert sample_sum(text, "msa_http_request_duration_seconds_count", service="orders",
+                      route="/api/orders/checkout") > 0
+    for target in ("inventory", "wallet", "ledger"):
+        assert sample_sum(text, "msa_client_requests_total", service="orders",
+                          target=target) > 0, target
+        assert sample_sum(text, "msa_client_request_duration_seconds_count", service="orders",
+                          target=target) > 0, target
+    assert sample_sum(text, "msa_sagas_started_total", service="orders", saga="checkout") > 0
+    assert sample_sum(text, "msa_sagas_ended_total", service="orders", saga="checkout",
+                      status="completed") > 0
+    assert sample_sum(text, "msa_sagas_in_flight", service="orders", saga="checkout") is not None
     assert sample_sum(text, "msa_http_requests_total", service="orders",
                       route="/api/orders/checkout") > 0
     assert sample_sum(text, "orders_confirmed_total") > 0
@@ -127,6 +153,8 @@ async def test_every_service_exports_build_red_messaging_saga_and_business_metri
             assert sample_sum(text, "msa_db_pool_size", service=svc.name) > 0, svc.name
         if svc.publishes:
             assert sample_sum(text, "msa_outbox_unpublished", service=svc.name) is not None
+            assert sample_sum(text, "msa_outbox_oldest_unpublished_seconds",
+                              service=svc.name) is not None
     assert sample_sum(text, "msa_consumer_pending_messages", service="notifications") is not None
     assert sample_sum(text, "msa_dead_letters_total", service="notifications") is not None
     assert sample_sum(text, "msa_circuit_breaker_state", service="gateway",

@@ -198,3 +198,29 @@ async def test_each_attempt_is_a_client_span_whose_context_travels_in_traceparen
     assert call["name"] == "GET callee" and call["attributes"]["peer.service"] == "callee"
     assert headers[0].startswith(f"00-{trace_id}-{call['span_id']}-")
     await client.aclose()
+
+
+async def test_retries_back_off_exponentially_with_jitter(monkeypatch):
+    sleeps: list[float] = []
+    draws: list[tuple[float, float]] = []
+    real_sleep = asyncio.sleep
+
+    async def recorded_sleep(seconds):
+        sleeps.append(seconds)
+        await real_sleep(0)
+
+    def fixed_jitter(low, high):
+        draws.append((low, high))
+        return high  # the longest wait jitter allows
+
+    monkeypatch.setattr("msa.client.asyncio.sleep", recorded_sleep)
+    monkeypatch.setattr("msa.client.random.uniform", fixed_jitter)
+    edge = Edge(timeout=30.0, retries=6, retry_budget=1.0, breaker_min_calls=10_000)
+    client = client_with(lambda request: httpx.Response(503, json={"title": "down"}), edge)
+    client.retry_budget._tokens = 100
+    with pytest.raises(RemoteProblem):
+        await client.get_json("/x")
+    await client.aclose()
+
+    assert draws == [(0.5, 1.5)] * 6  # each wait drawn from ±50 % around its base
+    assert sleeps == pytest.approx([0.075, 0.15, 0.3, 0.6, 1.2, 1.5])  # doubling, capped at 1 s

@@ -9,6 +9,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Annotated, Any
 
 import httpx
@@ -167,7 +168,8 @@ async def test_the_callee_gets_the_deadline_and_refuses_an_expired_one():
     assert len(budgets) == 1  # the expired request did no work
 
 
-async def test_logs_carry_the_trace_span_and_user_of_the_request():
+async def test_logs_carry_the_trace_span_and_user_of_the_request(monkeypatch):
+    monkeypatch.setattr("msa.logs._STATIC", {"instance": "back-0", "version": "1.2.3"})
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.setFormatter(JsonFormatter())
@@ -182,6 +184,8 @@ async def test_logs_carry_the_trace_span_and_user_of_the_request():
     assert record["span_id"] == served["span_id"]
     assert record["user"] == "u-42" and record["service"] == "back"
     assert record["request_id"]
+    assert record["level"] == "info" and record["version"] == "1.2.3"
+    assert datetime.fromisoformat(record["ts"]).tzinfo is not None
 
 
 def _trace(on: bool) -> None:
