@@ -138,7 +138,8 @@ async def test_a_wallet_paused_past_the_step_deadline_cancels_checkouts_and_spar
         undone = [s["step"] for s in order["steps"] if s["direction"] == "compensation"]
         assert undone == ["debit_wallet", "reserve_stock"], order["steps"]
     assert settled_after < 45
-    assert p99(busy) <= max(2 * p99(calm), p99(calm) + 0.02)
+    assert len(calm) >= 200 and len(busy) >= 200  # enough pages for a p99 worth the name
+    assert p99(busy) <= 2 * p99(calm)
     assert [await shopper.balance() for shopper in shoppers] == [5000] * 3
     assert await bookstore.available(book) == 10
     await bookstore.check()
