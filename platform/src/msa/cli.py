@@ -43,19 +43,44 @@ for _module in COMMAND_MODULES:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: user errors become one line on stderr and exit code 1."""
+    """Entry point: user errors become one line on stderr and exit code 1, usage errors
+    (a bad option value, an unknown option or command, a missing argument) one line
+    and exit code 2; `--help` and a bare group still print their help."""
     try:
-        app(args=argv, prog_name="msa")
+        result = app(args=argv, prog_name="msa", standalone_mode=False)
+    except typer.Abort:
+        _fail("aborted")
+    except typer.TyperException as exc:  # typer's click errors: usage errors have code 2
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            sys.exit(2)  # a group named without a command: its help is already printed
+        _fail(_error_line(exc), code=exc.exit_code)
     except MsaError as exc:
         _fail(str(exc))
     except KeyboardInterrupt:
         _fail("interrupted")
+    # Without standalone mode typer returns the code of a `typer.Exit` (130 after
+    # Ctrl-C) instead of exiting; a command that finishes returns None.
+    if isinstance(result, int) and result != 0:
+        sys.exit(result)
 
 
-def _fail(message: str) -> None:
+def _error_line(exc: typer.TyperException) -> str:
+    """The error in one line, without pydantic's prefix, and where to read the usage."""
+    message = _one_line(exc.format_message()).replace("Value error, ", "")
+    context = getattr(exc, "ctx", None)
+    if exc.exit_code != 2 or context is None:
+        return message
+    return f"{message} (see `{context.command_path} --help`)"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _fail(message: str, code: int = 1) -> None:
     sys.stderr.write(f"msa: {message}\n")
     sys.stderr.flush()
-    sys.exit(1)
+    sys.exit(code)
 
 
 if __name__ == "__main__":
