@@ -253,6 +253,11 @@ def test_ctrl_c_stops_a_foreground_up_cleanly(stopped_at_end: Path) -> None:
         pids = [item.pid for item in state.instances]
         assert state.forkserver is not None  # the instances were forked by it
         pids.append(state.forkserver.pid)
+        assert state.postgres is not None and state.nats is not None
+        servers = [state.postgres.pid, state.nats.pid]
+        assert all(pid and psutil.pid_exists(pid) for pid in servers)
+        # the postmaster's own processes (checkpointer, backends, ...) must end with it
+        servers += [child.pid for child in psutil.Process(state.postgres.pid).children(True)]
         cli.send_signal(signal.SIGINT)
         out, _ = cli.communicate(timeout=60)
     finally:
@@ -262,6 +267,8 @@ def test_ctrl_c_stops_a_foreground_up_cleanly(stopped_at_end: Path) -> None:
     assert cli.returncode == 0, out
     for pid in pids:
         assert pid and (not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie")
+    for pid in servers:  # PostgreSQL and NATS are stopped too, not left behind
+        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie", pid
     final = read_state(project / "data")
     assert final is not None and final.phase == "stopped"
 
