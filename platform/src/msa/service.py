@@ -199,6 +199,12 @@ class ServiceDefinition:
         spec = system.service(self.name)
         if spec.database and settings.database_url is None:
             raise ConfigError(f"{self.name}: setting MSA_DATABASE_URL is missing")
+        undeclared = [sub.event_type for sub in self.consumers
+                      if sub.event_type not in spec.consumes]
+        if undeclared:
+            listed = ", ".join(repr(event_type) for event_type in undeclared)
+            raise ConfigError(f"{self.name}: subscribes to {listed}, which services."
+                              f"{self.name}.consumes in system.toml does not list")
         runtime = Runtime(self, settings, system, colocation)
 
         @contextlib.asynccontextmanager
@@ -255,6 +261,9 @@ class ServiceDefinition:
                 application_name=settings.instance_name,
             )
             instrument_engine(runtime.engine, self.name)
+            from msa.messaging.outbox import declare_publishes
+
+            declare_publishes(runtime.engine, self.name, spec.publishes)
             await _retry("database", lambda: db.migrate(runtime.db, self.migrations))
             runtime.migrated = True
         if spec.publishes or spec.consumes:

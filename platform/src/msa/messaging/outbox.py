@@ -2,11 +2,13 @@
 
 `emit(conn, event)` writes the event in the caller's transaction, so an event
 exists if and only if the state change that caused it committed. The relay
-publishes unpublished rows in id order with `Nats-Msg-Id` = event id, wakes on
-commit (a trigger NOTIFYs `msa_outbox`) with polling only as a fallback, and
-retries until the broker acks. One replica relays at a time (a session advisory
-lock), so per-aggregate order is the commit order. The outbox stays the source of
-truth: `republish` re-drives a range.
+publishes unpublished rows with `Nats-Msg-Id` = event id, wakes on commit (a
+trigger NOTIFYs `msa_outbox`) with polling only as a fallback, and retries until
+the broker acks. One replica relays at a time (a session advisory lock); within a
+batch different aggregates are published concurrently and each aggregate's rows
+in id order, the next only after the broker acked the one before, so per-aggregate
+order is the commit order even when a publish fails. The outbox stays the source
+of truth: `republish` re-drives a range.
 """
 
 from __future__ import annotations
@@ -16,13 +18,17 @@ import contextlib
 import json
 import logging
 import uuid
-from typing import TYPE_CHECKING, Any
+import weakref
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, Protocol
 
 import asyncpg
 from sqlalchemy import insert, text, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from msa import faults
+from msa.errors import ConfigError
 from msa.events import Event
 from msa.tables import outbox
 from msa.tracing import producer_span
@@ -36,9 +42,29 @@ BATCH = 256
 POLL_SECONDS = 1.0
 
 
+# engine of a running service → (service, the event types system.toml says it publishes)
+_PUBLISHES: weakref.WeakKeyDictionary[Engine, tuple[str, frozenset[str]]] = (
+    weakref.WeakKeyDictionary())
+
+
+def declare_publishes(engine: AsyncEngine, service: str, event_types: Iterable[str]) -> None:
+    """Make `emit` on `engine` refuse the event types `service` does not publish."""
+    _PUBLISHES[engine.sync_engine] = (service, frozenset(event_types))
+
+
 async def emit(conn: AsyncConnection, event: Event, *, aggregate: str | None = None,
                event_id: uuid.UUID | None = None) -> uuid.UUID:
-    """Record `event` in the outbox within the transaction of `conn`."""
+    """Record `event` in the outbox within the transaction of `conn`.
+
+    On a service's database, an event type the service's `publishes` in system.toml
+    does not list is refused with ConfigError (consumers are checked against the
+    same description), so the catalog and the wire cannot drift apart.
+    """
+    declared = _PUBLISHES.get(conn.sync_engine)
+    if declared is not None and event.type not in declared[1]:
+        service = declared[0]
+        raise ConfigError(f"{service}: emits {event.type!r}, which services.{service}"
+                          ".publishes in system.toml does not list")
     event_id = event_id or uuid.uuid4()
     headers: dict[str, str] = {}
     from msa.tracing import inject_headers
@@ -64,6 +90,7 @@ async def republish(conn: AsyncConnection, first_id: int, last_id: int) -> int:
         .where(outbox.c.id.between(first_id, last_id))
         .values(published_at=None)
     )
+    await conn.execute(text("SELECT pg_notify('msa_outbox', '')"))  # wake the relay at commit
     return int(result.rowcount or 0)
 
 
@@ -72,10 +99,19 @@ def _dsn(runtime: Runtime) -> str:
     return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-async def run_relay(runtime: Runtime) -> None:
-    """Publish the outbox forever; exits only when cancelled."""
-    broker = runtime.broker
-    assert broker is not None
+class PublishPort(Protocol):
+    """Where the relay sends events: the Broker, or a fake of it in tests."""
+
+    async def publish(self, subject: str, data: bytes, headers: dict[str, Any]) -> bool:
+        """Publish and wait for the ack; True if the broker saw a duplicate."""
+        ...
+
+
+async def run_relay(runtime: Runtime, port: PublishPort | None = None) -> None:
+    """Publish the outbox forever (through `port`, default the runtime's broker);
+    exits only when cancelled."""
+    port = port or runtime.broker
+    assert port is not None
     wake = asyncio.Event()
     listener = await asyncpg.connect(_dsn(runtime), timeout=5)
     try:
@@ -84,34 +120,40 @@ async def run_relay(runtime: Runtime) -> None:
         await listener.add_listener("msa_outbox", lambda *_: wake.set())
         _log.info("outbox relay leading")
         while True:
-            sent = await _drain_once(runtime, listener)
-            if sent < BATCH:
-                wake.clear()
+            # cleared before the drain: a commit during the drain wakes the next round
+            wake.clear()
+            fetched, sent = await _drain_once(runtime, listener, port)
+            if fetched < BATCH and sent == fetched:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), POLL_SECONDS)
     finally:
         await listener.close(timeout=2)
 
 
-async def _drain_once(runtime: Runtime, conn: asyncpg.Connection) -> int:
-    broker = runtime.broker
-    assert broker is not None
+async def _drain_once(runtime: Runtime, conn: asyncpg.Connection,
+                      port: PublishPort) -> tuple[int, int]:
+    """Publish one batch; (rows fetched, rows published and marked)."""
     rows = await conn.fetch(
         "SELECT id, event_id, event_type, aggregate, payload, headers FROM msa_outbox "
         "WHERE published_at IS NULL ORDER BY id LIMIT $1",
         BATCH,
     )
     if not rows:
-        return 0
+        return 0, 0
     faults.point("relay.before_publish")
-    done: list[int] = []
-    results = await asyncio.gather(*(_publish(runtime, row) for row in rows),
-                                   return_exceptions=True)
-    for row, result in zip(rows, results, strict=True):
-        if isinstance(result, BaseException):
-            _log.warning("publish of %s failed: %s", row["event_id"], result)
-            break  # keep order: the rest goes again from here
-        done.append(row["id"])
+    # Aggregates are published concurrently, each one's rows one after another: a
+    # row is sent only once the one before it in its aggregate was acked, so a
+    # failure never lets a later event of its aggregate overtake it in the stream.
+    chains: dict[str, list[Any]] = {}
+    for row in rows:
+        chains.setdefault(row["aggregate"], []).append(row)
+    results = await asyncio.gather(*(_publish_in_order(runtime, port, chain)
+                                     for chain in chains.values()))
+    done = [row_id for acked, _ in results for row_id in acked]
+    failures = [failure for _, failure in results if failure is not None]
+    if failures:
+        _log.warning("publish failed for %d aggregate(s), retrying; first: %s",
+                     len(failures), failures[0])
     faults.point("relay.after_publish")  # published but not marked: resent, then deduped
     if done:
         await conn.execute(
@@ -119,18 +161,30 @@ async def _drain_once(runtime: Runtime, conn: asyncpg.Connection) -> int:
             "WHERE id = ANY($1::bigint[])",
             done,
         )
-    if len(done) < len(rows):
+    if failures:
         await asyncio.sleep(0.5)
-    return len(done)
+    return len(rows), len(done)
 
 
-async def _publish(runtime: Runtime, row: Any) -> bool:
+async def _publish_in_order(runtime: Runtime, port: PublishPort, chain: list[Any]
+                            ) -> tuple[list[int], str | None]:
+    """Publish one aggregate's rows in order, stopping at the first failure:
+    (ids acked, what failed)."""
+    acked: list[int] = []
+    for row in chain:
+        try:
+            await _publish(runtime, port, row)
+        except Exception as exc:
+            return acked, f"{row['event_id']}: {type(exc).__name__}: {exc}"
+        acked.append(row["id"])
+    return acked, None
+
+
+async def _publish(runtime: Runtime, port: PublishPort, row: Any) -> bool:
     """Publish one row, inside a producer span when the row carries a trace."""
-    broker = runtime.broker
-    assert broker is not None
     headers = _headers(row)
     with producer_span(runtime.name, row["event_type"], headers):
-        return await broker.publish(row["event_type"], _payload(row), headers)
+        return await port.publish(row["event_type"], _payload(row), headers)
 
 
 def _payload(row: Any) -> bytes:
