@@ -3,8 +3,9 @@
 A subscription is a handler for one event type. For each delivered message the
 consumer, in ONE transaction, records `(consumer, event_id)` in the inbox and runs
 the handler; a duplicate finds its inbox row and is only acked. After
-`max_attempts` failed deliveries the message goes to the dead-letter stream
-(`dlq.<consumer>.<event type>`), from which `msa dlq replay` re-publishes it.
+`max_attempts` failed deliveries the message goes to the dead-letter stream on
+subject `dlq.<consumer>` (its original subject and the reason in `Msa-Dlq-*`
+headers), from which `msa dlq replay` re-publishes it.
 """
 
 from __future__ import annotations
