@@ -125,11 +125,19 @@ class PostgresServer:
         if not self.pid():
             return
         self._prepare_ownership()
-        self._run(
-            "pg_ctl",
-            ["-D", str(self.pgdata), "-m", mode, "-w", "-t", str(int(timeout)), "stop"],
-            timeout=timeout + 5,
-        )
+        try:
+            self._run(
+                "pg_ctl",
+                ["-D", str(self.pgdata), "-m", mode, "-w", "-t", str(int(timeout)), "stop"],
+                timeout=timeout + 5,
+            )
+        except MsaError:
+            if not self.pid():
+                return  # it stopped all the same (e.g. it was already shutting down)
+            if mode == "immediate":
+                raise
+            # a fast shutdown that did not finish in time: crash-stop it, never leave it running
+            self.stop("immediate", timeout)
 
     # -- internals -----------------------------------------------------------
 
