@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 import uuid
 from collections import Counter
 
+import httpx
 import pytest
 
 from tests.shop import PASSWORD, USER_BURST, Bookstore, Shopper
@@ -120,3 +122,86 @@ async def test_the_first_administrator_is_made_with_msa_admin_create(bookstore: 
     assert (await boss.call("GET", "/api/ledger/summary")).status_code == 200
     code, out = await _msa_admin_create(bookstore, email, PASSWORD)
     assert code == 1 and "already registered" in out
+
+
+async def _raw_request(url: str, method: str, target: str, headers: dict[str, str]
+                       ) -> tuple[int, dict[str, str], bytes]:
+    """Send `target` byte for byte over a socket: no client library tidies the path."""
+    address = httpx.URL(url)
+    reader, writer = await asyncio.open_connection(address.host, address.port)
+    try:
+        lines = [f"{method} {target} HTTP/1.1", f"Host: {address.host}:{address.port}",
+                 "Connection: close", "Content-Length: 0",
+                 *(f"{name}: {value}" for name, value in headers.items())]
+        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), 10)
+    finally:
+        writer.close()
+        await writer.wait_closed()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    found = {name.strip().lower(): value.strip()
+             for name, _, value in (line.partition(":") for line in header_lines)}
+    if "chunked" in found.get("transfer-encoding", ""):
+        body = b"".join(body.split(b"\r\n")[1::2])
+    return int(status_line.split()[1]), found, body
+
+
+def _traversals(prefix: str, service: str) -> list[str]:
+    """Every way of writing `prefix/../../internal/<service>/audit` a server might collapse."""
+    inner = f"internal/{service}/audit"
+    return [f"{prefix}/{up}/{up}/{inner}" for up in
+            ("..", "%2e%2e", "%2E%2E", "%2e%2E", ".%2e", "%2E.", "%252e%252e")] + [
+        f"{prefix}/..%2f..%2f{inner}", f"{prefix}/..%2F..%2F{inner}",
+        f"{prefix}/..%5c..%5c{inner}", f"{prefix}/..%5C..%5C{inner}",
+        f"{prefix}/..\\..\\{inner}", f"{prefix}/./{inner}", f"{prefix}/%2e/{inner}",
+        f"{prefix}//{inner}", f"{prefix}/x/%2e%2e/%2e%2e/%2e%2e/{inner}",
+    ]
+
+
+async def _spans(bookstore: Bookstore, trace_id: str) -> dict[str, int]:
+    """service → how many of its spans belong to the trace (every replica asked)."""
+    counts: dict[str, int] = {}
+    async with httpx.AsyncClient(timeout=10) as http:
+        for service, urls in bookstore.runner.addresses.items():
+            for url in urls:
+                answer = await http.get(f"{url}/internal/traces", params={"trace_id": trace_id},
+                                        headers=bookstore.access.auth_headers(service))
+                assert answer.status_code == 200, answer.text
+                counts[service] = counts.get(service, 0) + len(answer.json()["spans"])
+    return counts
+
+
+async def test_a_path_that_climbs_out_of_its_prefix_is_a_404_and_reaches_no_service(
+        bookstore: Bookstore):
+    system = bookstore.runner.system
+    gateway = system.system.gateway
+    url = bookstore.runner.gateway_url
+    trace_id = uuid.uuid4().hex
+    traced = {"traceparent": f"00-{trace_id}-{uuid.uuid4().hex[:16]}-01"}
+    attacks = [("GET", path) for svc in system.services.values() if svc.name != gateway
+               for prefix in svc.routes for path in _traversals(prefix.rstrip("/"), svc.name)]
+    attacks += [("POST", f"/api/wallet/{up}/{up}/internal/wallet/debits/{uuid.uuid4()}/refund")
+                for up in ("..", "%2e%2e", "%2E%2E")]
+    assert len(attacks) > 100
+    wrong = []
+    for method, path in attacks:
+        status, headers, body = await _raw_request(
+            url, method, path, {**traced, "Idempotency-Key": uuid.uuid4().hex})
+        problem = headers.get("content-type", "").startswith(PROBLEM) and \
+            json.loads(body).get("status") == 404
+        if status != 404 or not problem:
+            wrong.append(f"{method} {path}: {status} {body[:100]!r}")
+    assert not wrong, "\n".join(wrong)
+    await asyncio.sleep(0.5)  # spans are kept when they end
+    reached = {service: n for service, n in (await _spans(bookstore, trace_id)).items()
+               if n and service != gateway}
+    assert not reached, f"reached behind the gateway: {reached}"
+
+    control = uuid.uuid4().hex  # the same kind of request with a plain path does get through
+    status, _, _ = await _raw_request(url, "GET", "/api/catalog/books?limit=1",
+                                      {"traceparent": f"00-{control}-{uuid.uuid4().hex[:16]}-01"})
+    assert status == 200
+    await asyncio.sleep(0.5)
+    assert (await _spans(bookstore, control)).get("catalog"), "the control reached no catalog"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import Response
@@ -75,11 +76,21 @@ async def book_page(book_id: uuid.UUID, rt: RuntimeDep, _: Visitor) -> dict[str,
                   include_in_schema=False)
 async def api(path: str, request: Request, rt: RuntimeDep, user: Visitor) -> Response:
     routes: RouteTable = rt.state["routes"]
-    service = routes.service_for(request.url.path)
-    if service is None:
+    target = routes.target(raw_path(request))
+    if target is None:
         raise NotFound(f"no API at {request.url.path}")
     settings: GatewaySettings = rt.state["settings"]
-    return await proxy.forward(rt, service, request, user, settings.max_body)
+    return await proxy.forward(rt, target, request, user, settings.max_body)
+
+
+def raw_path(request: Request) -> str:
+    """The path exactly as the client sent it (percent-encoded), below where we are mounted."""
+    raw = request.scope.get("raw_path")
+    if raw is None:  # a server that keeps only the decoded path: nothing to compare with
+        return quote(request.scope["path"], safe="/:@!$&'()*+,;=-._~")
+    path = bytes(raw).decode("latin-1")
+    root = request.scope.get("root_path", "")
+    return path[len(root):] if root and path.startswith(root) else path
 
 
 service = ServiceDefinition("gateway", routers=[router], on_startup=[build],

@@ -11,10 +11,11 @@ from __future__ import annotations
 from fastapi import Request
 from fastapi.responses import Response
 
+from gateway.routing import Target
 from msa.auth import Claims
 from msa.client import ServiceTimeout, ServiceUnavailable
 from msa.principal import ROLE_HEADER, USER_HEADER
-from msa.problems import Problem
+from msa.problems import NotFound, Problem
 from msa.service import Runtime
 
 PROXY_TIMEOUT = 10.0
@@ -43,9 +44,15 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def forward(rt: Runtime, service: str, request: Request, user: Claims | None,
+async def forward(rt: Runtime, target: Target, request: Request, user: Claims | None,
                   max_body: int) -> Response:
-    """Send `request` to `service` as the verified `user` (if any); relay its answer."""
+    """Send `request` to `target` (its checked path, never another) as the verified `user`
+    (if any); relay the answer."""
+    service = target.service
+    try:
+        path = target.upstream_url().raw_path.decode("ascii")
+    except ValueError:
+        raise NotFound(f"no API at {request.url.path}") from None
     headers = {name: request.headers[name] for name in _REQUEST_HEADERS if name in request.headers}
     if user is not None:
         headers[USER_HEADER] = str(user.user_id)
@@ -53,7 +60,7 @@ async def forward(rt: Runtime, service: str, request: Request, user: Claims | No
     body = await read_body(request, max_body)
     try:
         answer = await rt.client(service).request(
-            request.method, request.url.path, content=body or None,
+            request.method, path, content=body or None,
             params=list(request.query_params.multi_items()),
             headers=headers, timeout=PROXY_TIMEOUT, passthrough=True,
             retries=None if request.method in ("GET", "HEAD") else 0,
