@@ -63,6 +63,39 @@ async def test_a_caller_that_system_toml_does_not_declare_is_forbidden(bookstore
             assert answer.status_code == 403, f"{stranger} → {target}: {answer.status_code}"
 
 
+GATEWAY_MAY_CALL = {("identity", "GET", "/internal/identity/jwks")}
+"""The internal operations the gateway's credential may use (it verifies tokens with it)."""
+
+
+async def test_the_gateway_credential_is_refused_every_internal_operation_but_its_own(
+        bookstore: Bookstore):
+    gateway = bookstore.runner.system.system.gateway
+    addresses = bookstore.runner.addresses
+    internal = [op for op in await operations(bookstore, public=False)
+                if op.path.startswith("/internal/")]
+    calls = [(op.service, op.method, op.path, op.url(), op.body_schema is not None)
+             for op in internal]
+    calls += [(service, method, path, path, method == "POST")
+              for service in addresses if service != gateway
+              for method, path in [("GET", "/internal/traces"), ("POST", "/internal/faults"),
+                                   ("GET", "/openapi.json")]]
+    assert len({(s, m, p) for s, m, p, _, _ in calls} & GATEWAY_MAY_CALL) == len(GATEWAY_MAY_CALL)
+    assert len(internal) >= 20, [str(op) for op in internal]
+    wrong = []
+    async with httpx.AsyncClient(timeout=10) as http:
+        for service, method, path, url, has_body in calls:
+            for base in addresses[service]:
+                answer = await http.request(
+                    method, base + url, json={} if has_body else None,
+                    headers={**ADMIN, **signed_as(bookstore, gateway, service),
+                             "Idempotency-Key": uuid.uuid4().hex})
+                expected = 200 if (service, method, path) in GATEWAY_MAY_CALL else 403
+                if answer.status_code != expected:
+                    wrong.append(f"{method} {path} ({service}) at {base}: {answer.status_code}, "
+                                 f"not {expected}")
+    assert not wrong, "\n".join(wrong)
+
+
 async def test_only_the_gateway_can_say_who_the_user_is(bookstore: Bookstore):
     shopper = await bookstore.customer(credit=700)
     wallet = bookstore.runner.addresses["wallet"][0] + "/api/wallet"

@@ -27,18 +27,29 @@ team = "t"
 app = "x:y"
 port = 20100
 database = false
-calls = ["vault"]
+calls = ["vault", "keys"]
+[services.edge.edges.keys]
+paths = ["/internal/keys/jwks"]
 [services.vault]
 team = "t"
 app = "x:y"
 port = 20101
 database = false
+routes = ["/api/vault"]
+[services.keys]
+team = "t"
+app = "x:y"
+port = 20104
+database = false
+routes = ["/api/keys"]
 [services.helper]
 team = "t"
 app = "x:y"
 port = 20102
 database = false
-calls = ["vault"]
+calls = ["vault", "keys"]
+[services.helper.edges.keys]
+paths = ["/internal/keys/jwks", "/internal/keys/rotate"]
 [services.other]
 team = "t"
 app = "x:y"
@@ -67,6 +78,15 @@ async def ping() -> dict[str, bool]:
 @router.post("/internal/vault/ops", dependencies=[OperatorOnly])
 async def operate() -> dict[str, bool]:
     return {"done": True}
+
+
+@router.get("/internal/keys/jwks")
+@router.get("/internal/keys/jwks-extra")
+@router.post("/internal/keys/rotate")
+@router.get("/internal/keys/audit")
+@router.get("/api/keys/public")
+async def keys_route(request: Request) -> dict[str, str]:
+    return {"path": request.url.path}
 
 
 def _app(name: str, data_dir: Path, *, public: bool = False) -> Any:
@@ -135,3 +155,62 @@ async def test_the_public_edge_guards_its_internal_routes_only(tmp_path: Path) -
         assert (await edge.get("/internal/vault/ping")).status_code == 401
         operator = as_(edge, "operator")
         assert (await edge.get("/internal/vault/ping", auth=operator)).status_code == 200
+
+
+async def test_the_gateway_may_call_public_routes_and_no_internal_one(
+        vault: httpx.AsyncClient) -> None:
+    edge = as_(vault, "edge")
+    assert (await vault.get("/api/vault/whoami", auth=edge)).status_code == 200
+    for path in ("/internal/vault/ping", "/internal/traces", "/openapi.json", "/docs"):
+        answer = await vault.get(path, auth=edge)
+        assert answer.status_code == 403, path
+        assert "edges.vault.paths" in answer.json()["detail"]
+    assert (await vault.get("/internal/vault/ping", auth=as_(vault, "helper"))).status_code == 200
+
+
+async def test_an_edge_lists_exactly_the_internal_paths_its_caller_may_call(
+        tmp_path: Path) -> None:
+    async with run_app(_app("keys", tmp_path), base_url="http://keys", anonymous=True) as keys:
+        edge, helper = as_(keys, "edge"), as_(keys, "helper")
+        assert (await keys.get("/internal/keys/jwks", auth=edge)).status_code == 200
+        assert (await keys.get("/api/keys/public", auth=edge)).status_code == 200
+        for method, path in [("GET", "/internal/keys/jwks-extra"), ("GET", "/internal/keys/audit"),
+                             ("POST", "/internal/keys/rotate")]:
+            assert (await keys.request(method, path, auth=edge)).status_code == 403, path
+        assert (await keys.post("/internal/keys/rotate", auth=helper)).status_code == 200
+        assert (await keys.get("/internal/keys/audit", auth=helper)).status_code == 403
+        operator = as_(keys, "operator")
+        assert (await keys.get("/internal/keys/audit", auth=operator)).status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/api/vault/../../internal/vault/ping",
+                                  "/api/vault/./whoami", "/api/vault//whoami",
+                                  "/api/vault\\..\\internal"])
+async def test_a_path_a_server_could_rewrite_is_refused_to_every_caller(
+        vault: httpx.AsyncClient, path: str) -> None:
+    for caller in ("edge", "helper", "operator"):
+        assert await _status_of_raw_get(vault, path, caller) == 403, (caller, path)
+
+
+async def _status_of_raw_get(http: httpx.AsyncClient, path: str, caller: str) -> int:
+    """GET `path` from the app exactly as given (httpx would collapse the dot segments)."""
+    app = http.app  # type: ignore[attr-defined]
+    auth = as_(http, caller)
+    assert auth is not None
+    signed = next(auth.auth_flow(httpx.Request("GET", "http://vault/")))
+    headers = [(b"x-service-token", signed.headers["x-service-token"].encode())]
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+             "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
+             "root_path": "", "headers": headers, "server": ("vault", 80),
+             "client": ("127.0.0.1", 1)}
+    started: dict[str, Any] = {}
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            started.update(message)
+
+    await app(scope, receive, send)
+    return int(started["status"])

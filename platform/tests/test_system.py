@@ -78,3 +78,21 @@ def test_consuming_an_event_nobody_publishes_is_refused():
 def test_an_unknown_service_name_lists_the_known_ones():
     with pytest.raises(ConfigError, match=r"unknown service 'ghost' \(known: edge, wallet\)"):
         parse_system(MINIMAL).service("ghost")
+
+
+def test_an_edge_may_list_the_paths_its_caller_may_call():
+    system = parse_system(MINIMAL.replace(
+        'calls = ["wallet"]',
+        'calls = ["wallet"]\n[services.edge.edges.wallet]\npaths = ["/internal/wallet/x"]'))
+    assert system.service("edge").edge("wallet").paths == ["/internal/wallet/x"]
+    assert parse_system(MINIMAL).service("edge").edge("wallet").paths is None
+
+
+@pytest.mark.parametrize("path", ["internal/wallet", "", "/internal//wallet",
+                                  "/internal/../wallet", "/internal\\\\wallet"])
+def test_an_edge_path_must_be_a_plain_absolute_path(path: str):
+    broken = MINIMAL.replace(
+        'calls = ["wallet"]',
+        f'calls = ["wallet"]\n[services.edge.edges.wallet]\npaths = ["{path}"]')
+    with pytest.raises(ConfigError, match=r"services\.edge\.edges\.wallet\.paths: edge path"):
+        parse_system(broken)

@@ -35,6 +35,10 @@ app = "x:y"
 port = 20100
 database = false
 calls = ["back", "store"]
+[services.front.edges.back]
+paths = ["/internal/back/"]
+[services.front.edges.store]
+paths = ["/internal/store/"]
 [services.back]
 team = "t"
 app = "x:y"

@@ -6,13 +6,14 @@
 The app starts exactly as in production (migrations, relay, consumers, the service
 guard); only the socket is skipped: requests go through httpx's ASGI transport. The
 client carries a service token: `serve_in_process` calls as the system's gateway
-(so `X-User-Id` headers are trusted, as behind the real gateway), `run_app` as the
-operator; `caller=` picks another, `anonymous=True` sends none.
+(so `X-User-Id` headers are trusted, as behind the real gateway) and, on the
+`/internal/*` routes the gateway may not call, as the operator; `run_app` calls as
+the operator; `caller=` picks one caller for everything, `anonymous=True` sends none.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Generator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -45,6 +46,8 @@ async def serve_in_process(
     app = load_factory(system.service(service).app)(ServiceSettings(**options), system=system)
     async with run_app(app, base_url=f"http://{service}", headers=headers,
                        caller=caller or system.system.gateway, anonymous=anonymous) as client:
+        if caller is None and not anonymous:
+            client.auth = _GatewayOrOperator(app, system.system.gateway)
         yield client
 
 
@@ -70,3 +73,19 @@ def caller_auth(app: Any, caller: str) -> httpx.Auth | None:
     folder = key_folder(runtime.settings.data_dir)
     ensure_keys(folder, [caller])
     return ServiceTokenAuth(load_credentials(folder, caller), runtime.name)
+
+
+class _GatewayOrOperator(httpx.Auth):
+    """Signs as the gateway where it may call, else as the operator: a service's tests
+    play both its users (behind the gateway) and the services and checkers calling it."""
+
+    def __init__(self, app: Any, gateway: str) -> None:
+        self._auth = app.state.runtime.auth
+        self._gateway = caller_auth(app, gateway)
+        self._operator = caller_auth(app, OPERATOR)
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        gateway_may = self._auth.refusal(self._auth.gateway, request.url.path) is None
+        chosen = self._gateway if gateway_may else self._operator
+        assert chosen is not None
+        yield from chosen.auth_flow(request)

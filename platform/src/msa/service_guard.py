@@ -2,8 +2,14 @@
 
 - No valid service token (`msa.service_auth`) → 401 problem, on every route but
   `/healthz`, `/readyz` and `/metrics`.
-- A caller system.toml does not declare (`calls`) → 403. The `operator` may call
-  every service's `/internal/*` routes (and read its `/openapi.json`).
+- Each caller may call some routes only, by path, from system.toml; anything else → 403:
+  - a caller declaring the service in `calls`: the service's public `routes`;
+  - the gateway, besides: only the internal paths its edge lists
+    (`[services.<gateway>.edges.<service>] paths = [...]`, e.g. identity's JWKS);
+  - any other declared caller, besides: the edge's `paths`, or by default every
+    `/internal/<service>/...` route;
+  - the `operator`: every `/internal/*` route (and `/openapi.json`);
+  - nobody: a path with a `.` or `..` segment, an empty segment or a backslash.
 - `X-User-Id` / `X-User-Role` survive only when the gateway made the call: any other
   caller's are dropped, so no service can pose as a user.
 
@@ -13,7 +19,7 @@ The public edge (`ServiceDefinition(public=True)`, the gateway) is guarded on it
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -54,7 +60,7 @@ class ServiceAuth:
 
     credentials: ServiceCredentials
     verifier: ServiceTokenVerifier
-    callers: frozenset[str]
+    grants: Mapping[str, Grant]
     gateway: str
     public: bool
 
@@ -65,17 +71,71 @@ class ServiceAuth:
         folder = key_folder(data_dir)
         if not production:
             ensure_keys(folder, [*system.services, OPERATOR])
-        callers = frozenset(s.name for s in system.services.values() if name in s.calls)
         return cls(load_credentials(folder, name), ServiceTokenVerifier(name, PublicKeys(folder)),
-                   callers, system.system.gateway, public)
+                   grants(system, name), system.system.gateway, public)
+
+    @property
+    def callers(self) -> frozenset[str]:
+        """The services system.toml lets call this one (the operator aside)."""
+        return frozenset(self.grants)
 
     def refusal(self, caller: str, path: str) -> str | None:
         """Why `caller` may not call `path` of this service, or None if it may."""
-        if caller in self.callers:
-            return None
+        service = self.verifier.audience
+        if not _plain(path):
+            return f"{path!r} is not a plain path: no caller may call it"
         if caller == OPERATOR and (path.startswith("/internal/") or path in OPERATOR_PATHS):
             return None
-        return f"{caller} may not call {self.verifier.audience} here (system.toml: calls)"
+        grant = self.grants.get(caller)
+        if grant is None:
+            return f"{caller} may not call {service} (system.toml: calls)"
+        if grant.allows(path):
+            return None
+        return (f"{caller} may not call {path} of {service} "
+                f"(system.toml: {service}'s routes, services.{caller}.edges.{service}.paths)")
+
+
+@dataclass(frozen=True)
+class Grant:
+    """The routes one caller may call on one service: its public and its internal prefixes."""
+
+    public: tuple[str, ...]
+    internal: tuple[str, ...]
+
+    def allows(self, path: str) -> bool:
+        """True if `path` is under one of the internal prefixes, or (never being an
+        `/internal/` path) under one of the public ones."""
+        if any(_under(path, prefix) for prefix in self.internal):
+            return True
+        return not path.startswith("/internal/") and any(_under(path, p) for p in self.public)
+
+
+def grants(system: System, name: str) -> dict[str, Grant]:
+    """caller → what it may call on service `name`, for every caller system.toml declares."""
+    public = tuple(system.services[name].routes)
+    found = {}
+    for caller in system.services.values():
+        if name not in caller.calls:
+            continue
+        paths = caller.edge(name).paths
+        if paths is None:
+            paths = [] if caller.name == system.system.gateway else [f"/internal/{name}/"]
+        found[caller.name] = Grant(public, tuple(paths))
+    return found
+
+
+def _under(path: str, prefix: str) -> bool:
+    """`path` is `prefix` or below it (`/api/wallet` covers `/api/wallet/x`, not `/api/walletx`)."""
+    if prefix.endswith("/"):
+        return path.startswith(prefix) or path == prefix.rstrip("/")
+    return path == prefix or path.startswith(prefix + "/")
+
+
+def _plain(path: str) -> bool:
+    """No dot segments, empty segments or backslashes: nothing a server might rewrite."""
+    if "\\" in path or "//" in path:
+        return False
+    return all(segment not in (".", "..") for segment in path.split("/"))
 
 
 class ServiceGuard:

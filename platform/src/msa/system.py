@@ -43,6 +43,10 @@ class Edge(_Strict):
     `breaker_failure_ratio` of at least `breaker_min_calls` calls in the last
     `breaker_window` seconds failed, and lets one probe through after
     `breaker_open_seconds`; at most `max_concurrent` calls are in flight (a bulkhead).
+
+    `paths` lists the internal routes (path prefixes) the caller may call on the
+    callee (`msa.service_guard`). Without it the gateway may call none (only the
+    callee's public `routes`), and any other caller every `/internal/<callee>/` route.
     """
 
     timeout: float = Field(default=5.0, gt=0, le=300)
@@ -53,6 +57,18 @@ class Edge(_Strict):
     breaker_window: float = Field(default=10.0, gt=0, le=3600)
     breaker_open_seconds: float = Field(default=5.0, gt=0, le=3600)
     max_concurrent: int = Field(default=256, gt=0, le=100_000)
+    paths: list[str] | None = Field(default=None, description=(
+        "the internal path prefixes the caller may call (default: see above)"))
+
+    @field_validator("paths")
+    @classmethod
+    def _absolute_paths(cls, value: list[str] | None) -> list[str] | None:
+        for path in value or []:
+            if not path.startswith("/") or "//" in path or "\\" in path or any(
+                    part in (".", "..") for part in path.split("/")):
+                raise ValueError(f"edge path {path!r} must be an absolute path like "
+                                 "'/internal/identity/jwks'")
+        return value
 
 
 class Service(_Strict):

@@ -143,7 +143,10 @@ async def test_an_admin_made_by_the_internal_route_or_the_handler_gets_an_admin_
         identity: httpx.AsyncClient) -> None:
     by_route = await make_admin(identity, _email())
     assert by_route.status_code == 201 and by_route.json()["role"] == "admin"
-    as_gateway = await register(identity, _email(), path="/internal/identity/admins")
+    as_gateway = await identity.post(
+        "/internal/identity/admins", json={"email": _email(), "password": PASSWORD},
+        headers={"Idempotency-Key": uuid.uuid4().hex},
+        auth=caller_auth(identity.app, "gateway"))  # type: ignore[attr-defined]
     assert as_gateway.status_code == 403
 
     from msa.db import create_engine
