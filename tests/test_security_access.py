@@ -1,8 +1,9 @@
 """Only the right user reaches the right data: objects, functions and fields.
 
 Every operation comes from the services' OpenAPI documents (`tests.api_surface`):
-- object level: a customer using another customer's ids gets 404 (or changes only
-  their own things), and the other customer's data is exactly as before;
+- object level: a customer using another customer's ids of their own things (orders,
+  messages) gets exactly 404; on shared ids (books) they act on their own things only,
+  see none of the other's data, and the other customer's data is exactly as before;
 - function level: a customer on an administrator's operation gets 403;
 - no mass assignment: every request body refuses fields it does not declare (422).
 """
@@ -13,11 +14,16 @@ import asyncio
 import uuid
 from typing import Any
 
-from tests.api_surface import documents, example, operations, resolve
+from tests.api_surface import Operation, documents, example, operations, resolve
 from tests.shop import Bookstore, Shopper
 
-OBJECT_IDS = {"order_id", "message_id", "book_id"}
-"""Path parameters whose values the test has for customer A; a new kind must be added here."""
+OWNED_IDS = {"order_id", "message_id"}
+"""Path parameters naming a customer's own object: B with A's gets exactly 404."""
+SHARED_IDS = {"book_id"}
+"""Path parameters naming what every customer shares: B may act, on B's own things only."""
+OBJECT_IDS = OWNED_IDS | SHARED_IDS
+"""Path parameters whose values the test has for customer A; a new kind must be added here
+(a review id, say, to OWNED_IDS, with A's value from `customer_with_things`)."""
 READ_ONLY = ["id", "user_id", "role", "status", "balance_cents", "created_at", "total_cents"]
 
 
@@ -34,9 +40,16 @@ async def customer_with_things(bookstore: Bookstore) -> tuple[Shopper, dict[str,
         await asyncio.sleep(0.05)
     await owner.add_to_cart(book, 2)
     review = await owner.call("PUT", f"/api/reviews/books/{book}/mine",
-                              {"rating": 4, "text": "mine"})
+                              {"rating": 4, "text": f"mine {uuid.uuid4().hex}"},
+                              key=uuid.uuid4().hex)
     assert review.status_code == 200, review.text
-    return owner, {"order_id": order["id"], "message_id": inbox[0]["id"], "book_id": book}
+    return owner, {"order_id": order["id"], "message_id": inbox[0]["id"], "book_id": book,
+                   "review_text": review.json()["text"]}
+
+
+def _traces_of(owner: Shopper, ids: dict[str, str]) -> list[str]:
+    """What of A's must never show in an answer to B."""
+    return [owner.user_id, owner.email, ids["order_id"], ids["message_id"], ids["review_text"]]
 
 
 async def snapshot(owner: Shopper, ids: dict[str, str]) -> Any:
@@ -53,19 +66,28 @@ async def test_another_customers_ids_reach_nothing_of_theirs(bookstore: Bookstor
     before = await snapshot(owner, ids)
     other = await bookstore.customer(credit=100)
     docs = await documents(bookstore)
-    tried, wrong = [], []
+    tried: list[Operation] = []
+    wrong: list[str] = []
     for op in await operations(bookstore):
-        if not op.needs_user or not op.path_params:
-            continue
+        if not op.needs_user or op.needs_admin or not op.path_params:
+            continue  # administrators' operations: the function-level test below
         assert set(op.path_params) <= OBJECT_IDS, f"{op}: whose are {op.path_params}? add them"
         schema = op.body_schema
         body = example(docs[op.service], schema, ids) if schema else None
         answer = await other.call(op.method, op.url(ids), body, key=uuid.uuid4().hex)
-        tried.append(str(op))
-        if answer.status_code not in (403, 404) and not 200 <= answer.status_code < 300:
-            wrong.append(f"{op}: {answer.status_code} {answer.text[:120]}")
+        tried.append(op)
+        owned = set(op.path_params) & OWNED_IDS
+        if owned and answer.status_code != 404:
+            wrong.append(f"{op} with A's {sorted(owned)}: {answer.status_code}, not 404 "
+                         f"{answer.text[:120]}")
+        elif not owned and not (200 <= answer.status_code < 300 or answer.status_code == 404):
+            wrong.append(f"{op} on a shared id: {answer.status_code} {answer.text[:120]}")
+        leaked = [trace for trace in _traces_of(owner, ids) if trace in answer.text]
+        if 200 <= answer.status_code < 300 and leaked:  # a 404 names only what B sent
+            wrong.append(f"{op}: B's answer shows A's {leaked}")
     assert not wrong, "\n".join(wrong)
-    assert len(tried) >= 5, tried
+    assert len(tried) >= 5, [str(op) for op in tried]
+    assert {name for op in tried for name in op.path_params} == OBJECT_IDS, "an id kind unused"
     assert await snapshot(owner, ids) == before
 
 
