@@ -22,7 +22,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from identity.contracts import AUDIENCE, ISSUER
-from msa.auth import SigningKey, generate_signing_key, load_or_create_signing_keys
+from msa.auth import MAX_ACCESS_TTL, SigningKey, generate_signing_key, load_or_create_signing_keys
 from tests.api_surface import Operation, operations
 from tests.shop import PASSWORD, Bookstore
 
@@ -74,6 +74,8 @@ BAD_TOKENS: dict[str, Callable[[SigningKey], str]] = {
                                                 nbf=int(time.time()) - 2000,
                                                 exp=int(time.time()) - 1000)),
     "nbf in the future": lambda key: _signed(key, _claims(nbf=int(time.time()) + 1000)),
+    "lives longer than 15 minutes": lambda key: _signed(key, _claims(
+        iat=int(time.time()) - 60, exp=int(time.time()) + MAX_ACCESS_TTL)),
     "wrong audience": lambda key: _signed(key, _claims(aud="another-shop")),
     "wrong issuer": lambda key: _signed(key, _claims(iss="evil-identity")),
     "unknown kid": lambda key: _signed(generate_signing_key(), _claims(), kid="no-such-key"),

@@ -15,6 +15,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from msa.auth import (
+    MAX_ACCESS_TTL,
     TokenVerifier,
     bearer_token,
     generate_signing_key,
@@ -95,6 +96,9 @@ def _forged_tokens() -> dict[str, str]:
         "unknown kid": token(key=generate_signing_key()),
         "not an access token": jwt.encode(_claims(), KEY.private_key, algorithm="EdDSA",
                                           headers={"kid": KEY.kid, "typ": "JWT"}),
+        "lives longer than fifteen minutes": jwt.encode(
+            _claims(exp=int(time.time()) + MAX_ACCESS_TTL + 1), KEY.private_key,
+            algorithm="EdDSA", headers=header),
         "no expiry": jwt.encode({k: v for k, v in _claims().items() if k != "exp"},
                                 KEY.private_key, algorithm="EdDSA", headers=header),
         "subject not a user id": token(sub="root"),
@@ -120,6 +124,18 @@ async def test_an_expired_token_says_so() -> None:
 def test_a_token_cannot_live_longer_than_fifteen_minutes() -> None:
     with pytest.raises(ValueError):
         token(ttl=901)
+
+
+async def test_a_token_signed_to_live_longer_than_fifteen_minutes_is_refused() -> None:
+    now = int(time.time())
+    header = {"kid": KEY.kid, "typ": "at+jwt"}
+    longest = jwt.encode(_claims(iat=now, exp=now + MAX_ACCESS_TTL), KEY.private_key,
+                         algorithm="EdDSA", headers=header)
+    assert (await verifier().verify(longest)).user_id == USER
+    too_long = jwt.encode(_claims(iat=now - 60, exp=now + MAX_ACCESS_TTL), KEY.private_key,
+                          algorithm="EdDSA", headers=header)
+    with pytest.raises(Unauthorized, match="lives longer than 900 seconds"):
+        await verifier().verify(too_long)
 
 
 async def test_the_jwks_is_cached_and_refetched_once_for_an_unknown_kid() -> None:

@@ -10,8 +10,9 @@ newest signs, older ones stay in the JWKS until their tokens have expired):
 
 A verifying service holds one `TokenVerifier` fed by an async function that fetches
 that JWKS; it caches it, refetches once on an unknown `kid`, accepts only EdDSA
-(so `alg=none` and HS256-signed-with-the-public-key are refused) and raises
-`Unauthorized` (a 401 problem) with a clear detail for every failure.
+(so `alg=none` and HS256-signed-with-the-public-key are refused), refuses tokens
+whose `exp - iat` exceeds 15 minutes, and raises `Unauthorized` (a 401 problem)
+with a clear detail for every failure.
 """
 
 from __future__ import annotations
@@ -166,6 +167,9 @@ class TokenVerifier:
             detail = next((text for kind, text in _FAILURES if isinstance(exc, kind)),
                           "the access token is not valid")
             raise Unauthorized(detail) from None
+        if int(claims["exp"]) - int(claims["iat"]) > MAX_ACCESS_TTL:
+            # only an issuer that mints long-lived tokens (or a stolen key) makes these
+            raise Unauthorized(f"the access token lives longer than {MAX_ACCESS_TTL} seconds")
         return _claims(claims)
 
     async def _key(self, kid: str) -> Ed25519PublicKey:
