@@ -54,7 +54,7 @@ async def load_signing_keys(runtime: Runtime) -> None:
 
 
 async def hash_new_password(runtime: Runtime, password: str) -> str:
-    """Hash off the event loop: scrypt takes ~0.1 s of CPU and releases the GIL."""
+    """Hash off the event loop: scrypt takes ~0.3 s of CPU and releases the GIL."""
     return await asyncio.to_thread(hash_password, password, runtime.state["scrypt_n"])
 
 

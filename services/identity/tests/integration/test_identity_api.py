@@ -258,3 +258,25 @@ async def test_a_rotated_key_signs_without_a_restart_and_the_old_one_stays_publi
     assert {jwt.get_unverified_header(before)["kid"], new_key.kid} <= kids
     check = verifier(identity)
     assert (await check.verify(before)).user_id != (await check.verify(after)).user_id
+
+
+async def test_a_password_hashed_with_older_parameters_is_rehashed_at_login(
+        identity: httpx.AsyncClient) -> None:
+    from identity import adapters, domain
+    from msa.db import create_engine
+
+    email = _email().lower()
+    salt = b"0123456789abcdef"
+    digest = domain._scrypt(PASSWORD, salt, 2**15, 8, 1)
+    old = f"scrypt$n={2**15},r=8,p=1${domain._b64(salt)}${domain._b64(digest)}"
+    engine = create_engine(identity.database_url)  # type: ignore[attr-defined]
+    try:
+        async with engine.begin() as conn:
+            await adapters.insert_user(conn, email, old, "customer")
+        assert (await login(identity, email)).status_code == 200
+        async with engine.connect() as conn:
+            stored = (await adapters.get_by_email(conn, email))["password_hash"]
+    finally:
+        await engine.dispose()
+    assert stored.startswith(f"scrypt$n={2**15},r=8,p=3$") and domain.verify_password(
+        PASSWORD, stored)

@@ -68,3 +68,13 @@ def test_production_never_gets_a_weaker_work_factor_than_two_to_the_fifteen() ->
     with pytest.raises(ValueError, match="between 15 and 20"):
         domain.scrypt_cost(11, production=True)
     assert domain.scrypt_cost(11, production=False) == 2**11
+
+
+def test_a_hash_made_with_one_lane_is_upgraded_to_owasps_three() -> None:
+    salt = b"0123456789abcdef"
+    digest = domain._scrypt("Tr0ub4dor&3", salt, 2**15, 8, 1)
+    old = f"scrypt$n={2**15},r=8,p=1${domain._b64(salt)}${domain._b64(digest)}"
+    assert verify_password("Tr0ub4dor&3", old) and needs_rehash(old)
+    assert hash_password("Tr0ub4dor&3").startswith(f"scrypt$n={2**15},r=8,p=3$")
+    for other in ("r=16,p=3", "r=8,p=4"):
+        assert needs_rehash(old.replace("r=8,p=1", other))
