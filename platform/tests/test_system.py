@@ -69,6 +69,19 @@ def test_overlapping_replica_ports_are_refused():
         parse_system(broken)
 
 
+@pytest.mark.parametrize(("local", "message"), [
+    ("[local]\nnats_port = 8999\n", r"services\.edge\.port: port 9000 is also used by "
+                                      r"local\.nats_port \+ 1 \(NATS monitoring\)"),
+    ("[local]\nprometheus_port = 9001\n", r"services\.wallet\.port: port 9001 is also used by "
+                                            r"local\.prometheus_port"),
+    ("[local]\nprometheus_port = 5499\n", r"local\.prometheus_port: port 5499 is also used by "
+                                            r"local\.postgres_port"),
+])
+def test_a_service_port_taken_by_nats_monitoring_or_prometheus_is_refused(local, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_system(MINIMAL + local)
+
+
 def test_consuming_an_event_nobody_publishes_is_refused():
     broken = MINIMAL.replace('calls = ["wallet"]', 'consumes = ["wallet.account.opened.v1"]')
     with pytest.raises(ConfigError, match=r"no service publishes 'wallet\.account\.opened\.v1'"):

@@ -190,7 +190,12 @@ class System(_Strict):
         owners: dict[int, str] = {
             self.local.postgres_port: "local.postgres_port",
             self.local.nats_port: "local.nats_port",
+            self.local.nats_port + 1: "local.nats_port + 1 (NATS monitoring)",
         }
+        if self.local.prometheus_port in owners:
+            problems.append(f"local.prometheus_port: port {self.local.prometheus_port} is also "
+                            f"used by {owners[self.local.prometheus_port]}")
+        owners.setdefault(self.local.prometheus_port, "local.prometheus_port")
         for svc in self.services.values():
             where = f"services.{svc.name}"
             if svc.team not in self.teams:
