@@ -77,6 +77,13 @@ class SagaDefinition:
         if len(set(self.names)) != len(self.names):
             raise ValueError(f"saga {self.name}: step names must be unique")
 
+    @property
+    def lease(self) -> float:
+        """Seconds a driver holds one of these sagas: enough for its slowest step and a
+        margin. Another replica takes a saga over only once its lease has run out."""
+        slowest = max((step.deadline for step in self.steps), default=0.0)
+        return max(self.lease_seconds, slowest + 5.0)
+
     def pivot_passed(self, step_index: int) -> bool:
         """True when a step before `step_index` cannot be compensated."""
         return any(step.compensation is None for step in self.steps[:step_index])

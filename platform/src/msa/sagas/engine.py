@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from prometheus_client import Counter
 from sqlalchemy import func, insert, literal_column, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -34,6 +35,12 @@ RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 # Test-only switch: skip compensations, to prove the checkers notice.
 SKIP_COMPENSATION = False
 
+SAGA_LEASES_LOST = Counter(
+    "msa_saga_leases_lost_total",
+    "Writes refused because another driver had taken the saga over (nothing recorded)",
+    ["service", "saga"],
+)
+
 
 @dataclass
 class _State:
@@ -48,7 +55,7 @@ class _State:
 
 
 class _LeaseLost(Exception):
-    pass
+    """This driver no longer holds the saga: its transaction is rolled back unrecorded."""
 
 
 class SagaEngine:
@@ -79,7 +86,7 @@ class SagaEngine:
             data = {**data, "_trace": trace_context}
         await conn.execute(insert(saga_table).values(
             id=saga_id, saga_type=name, status="running", step=0, data=data, owner=self.owner,
-            lease_until=func.now() + _seconds(_lease(definition)), fence=1, attempts=0,
+            lease_until=func.now() + _seconds(definition.lease), fence=1, attempts=0,
         ))
         SAGAS_STARTED.labels(self.runtime.name, name).inc()
         return saga_id
@@ -110,7 +117,7 @@ class SagaEngine:
 
     async def _claim(self, reclaim_own: bool) -> list[tuple[uuid.UUID, int]]:
         busy = list(self._tasks)
-        lease = max(_lease(d) for d in self.definitions.values())
+        lease = max(d.lease for d in self.definitions.values())
         orphaned = saga_table.c.lease_until < func.now()
         if reclaim_own:
             # a previous incarnation of this replica died: its sagas need no wait
@@ -319,7 +326,7 @@ class SagaEngine:
         Every write also renews the lease for one more step, so driving a saga
         costs one transaction per step and no separate lease round trips.
         """
-        lease = _lease(self.definitions[state.name])
+        lease = self.definitions[state.name].lease
         result = await conn.execute(
             update(saga_table)
             .where(saga_table.c.id == state.id, saga_table.c.owner == self.owner,
@@ -327,6 +334,9 @@ class SagaEngine:
             .values(**values, lease_until=func.now() + _seconds(lease), updated_at=func.now())
         )
         if result.rowcount != 1:
+            SAGA_LEASES_LOST.labels(self.runtime.name, state.name).inc()
+            _log.warning("saga %s: lease lost (fence %d is no longer %s's); nothing recorded",
+                         state.id, state.fence, self.owner)
             raise _LeaseLost
 
     async def _record(self, conn: AsyncConnection, state: _State, step: Step, direction: str,
@@ -353,12 +363,6 @@ class SagaEngine:
         for task in list(self._tasks.values()):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-
-
-def _lease(definition: SagaDefinition) -> float:
-    """How long a driver holds a saga: enough for its slowest step and a margin."""
-    slowest = max((step.deadline for step in definition.steps), default=0.0)
-    return max(definition.lease_seconds, slowest + 5.0)
 
 
 def _definite(exc: Exception) -> bool:
