@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import random
+import signal
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -163,3 +164,111 @@ class Bookstore:
         violations = [f"{r.name}: {v}" for r in results for v in r.violations]
         assert not violations, "\n".join(violations)
         return results
+
+
+# -- pausing a saga's driver (takeover and operator tests) -------------------------
+
+
+def process_state(runner: Runner, instance: str) -> str:
+    """The kernel's state letter of an instance's process: `T` once it is stopped."""
+    pid = runner.status().pid_of(instance)
+    if not pid:
+        return "gone"
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().rpartition(")")[2].split()[0]
+
+
+async def operator_call(bookstore: Bookstore, url: str, method: str, path: str,
+                        body: Any = None) -> Any:
+    """An operator request to one replica (`url`), not to whichever the service list names."""
+    service = next(name for name, urls in bookstore.runner.addresses.items() if url in urls)
+    async with httpx.AsyncClient(timeout=10) as http:
+        response = await http.request(method, url + path, json=body,
+                                      headers=bookstore.access.auth_headers(service))
+    assert response.status_code < 400, response.text
+    return response.json()
+
+
+@dataclass
+class PausedDriver:
+    """An orders replica stopped (SIGSTOP) in the middle of driving a saga."""
+
+    instance: str  # e.g. orders-1
+    url: str
+    other_url: str  # the replica still running
+    saga: dict[str, Any]  # the saga as it stood when its driver stopped
+    shopper: Shopper
+    checkout: asyncio.Task[httpx.Response]
+
+    @property
+    def saga_id(self) -> str:
+        return str(self.saga["id"])
+
+
+async def pause_a_saga_driver(bookstore: Bookstore, replica: int, point: str,
+                              credit: int = 5000, price_cents: int = 1000) -> PausedDriver:
+    """Check out until orders-`replica` drives a saga to `point`, where it stops itself.
+
+    Only that replica is armed (`stop:<point>`); checkouts the other replica takes
+    simply complete. Undo with `resume_driver`.
+    """
+    urls = bookstore.runner.addresses["orders"]
+    url, other_url = urls[replica], urls[1 - replica]
+    instance = f"orders-{replica}"
+    book = await bookstore.new_book(copies=10, price_cents=price_cents)
+    shoppers = [await bookstore.customer(credit=credit) for _ in range(6)]
+    for shopper in shoppers:  # before the pause: carts go through either replica
+        assert (await shopper.add_to_cart(book)).status_code == 200
+    await operator_call(bookstore, url, "POST", "/internal/faults", {"points": f"stop:{point}"})
+    for shopper in shoppers:
+        checkout = asyncio.create_task(shopper.checkout())
+        deadline = asyncio.get_running_loop().time() + 15
+        while not checkout.done() and process_state(bookstore.runner, instance) != "T":
+            assert asyncio.get_running_loop().time() < deadline, f"{instance} never paused"
+            await asyncio.sleep(0.05)
+        if process_state(bookstore.runner, instance) == "T":
+            sagas = await operator_call(bookstore, other_url, "GET",
+                                        "/internal/sagas?status=active")
+            held = [s for s in sagas["items"] if s["owner"].startswith(f"{instance}:")]
+            assert len(held) == 1, sagas
+            saga = await operator_call(bookstore, other_url, "GET",
+                                       f"/internal/sagas/{held[0]['id']}")
+            return PausedDriver(instance, url, other_url, saga, shopper, checkout)
+        assert (await checkout).status_code == 201  # the other replica drove it to its end
+    raise AssertionError(f"no checkout reached {instance}")
+
+
+async def resume_driver(bookstore: Bookstore, paused: PausedDriver) -> None:
+    """SIGCONT the paused replica, disarm it, and collect its checkout's answer."""
+    bookstore.runner.kill(paused.instance, signal.SIGCONT)
+    await operator_call(bookstore, paused.url, "DELETE", "/internal/faults")
+    try:
+        await asyncio.wait_for(paused.checkout, 30)
+    except httpx.TransportError:
+        pass  # the gateway may have given up on the paused replica
+
+
+async def saga_on(bookstore: Bookstore, url: str, saga_id: str) -> dict[str, Any]:
+    detail: dict[str, Any] = await operator_call(bookstore, url, "GET",
+                                                 f"/internal/sagas/{saga_id}")
+    return detail
+
+
+async def saga_ended(bookstore: Bookstore, url: str, saga_id: str,
+                     timeout: float) -> dict[str, Any]:
+    """The saga (read from the replica at `url`) once it is completed, compensated or failed."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        saga = await saga_on(bookstore, url, saga_id)
+        if saga["status"] in ("completed", "compensated", "failed"):
+            return saga
+        assert asyncio.get_running_loop().time() < deadline, f"saga still active: {saga}"
+        await asyncio.sleep(0.1)
+
+
+async def leases_lost(url: str) -> float:
+    """`msa_saga_leases_lost_total` of the checkout saga in one replica's /metrics."""
+    async with httpx.AsyncClient(timeout=10) as http:
+        text = (await http.get(f"{url}/metrics")).text
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("msa_saga_leases_lost_total{") and 'saga="checkout"' in line)
