@@ -35,6 +35,20 @@ async def breaker_state(bookstore: Bookstore, target: str) -> float:
     raise AssertionError(f"no breaker gauge for gateway → {target}")
 
 
+async def deadline_failures(bookstore: Bookstore, step: str) -> float:
+    """`msa_saga_step_failures_total{cause="deadline"}` of `step`, over every orders replica."""
+    total = 0.0
+    async with httpx.AsyncClient(timeout=5) as http:
+        for url in bookstore.runner.addresses["orders"]:
+            text = (await http.get(f"{url}/metrics")).text
+            total += sum(sample.value for family in text_string_to_metric_families(text)
+                         for sample in family.samples
+                         if sample.name == "msa_saga_step_failures_total"
+                         and sample.labels.get("step") == step
+                         and sample.labels.get("cause") == "deadline")
+    return total
+
+
 async def test_book_pages_stay_fast_while_reviews_is_stopped_and_its_breaker_opens_and_closes(
         bookstore: Bookstore):
     book = await bookstore.new_book(copies=2)
@@ -107,6 +121,7 @@ async def test_a_wallet_paused_past_the_step_deadline_cancels_checkouts_and_spar
     for shopper in shoppers:
         await shopper.add_to_cart(book, 1)
     calm = await sample_latencies(bookstore.http, book, await for_seconds(8.0))
+    failures_before = await deadline_failures(bookstore, "debit_wallet")
 
     bookstore.runner.kill("wallet-0", signal.SIGSTOP)
     paused = time.monotonic()
@@ -138,6 +153,8 @@ async def test_a_wallet_paused_past_the_step_deadline_cancels_checkouts_and_spar
         undone = [s["step"] for s in order["steps"] if s["direction"] == "compensation"]
         assert undone == ["debit_wallet", "reserve_stock"], order["steps"]
     assert settled_after < 45
+    # what the checkout SLO counts: a saga given up on a deadline, not a business refusal
+    assert await deadline_failures(bookstore, "debit_wallet") - failures_before == 3
     assert len(calm) >= 200 and len(busy) >= 200  # enough pages for a p99 worth the name
     assert p99(busy) <= 2 * p99(calm)
     assert [await shopper.balance() for shopper in shoppers] == [5000] * 3

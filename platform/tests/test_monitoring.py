@@ -148,3 +148,25 @@ def test_metric_names_skips_functions_labels_ranges_and_grouping():
     assert metric_names(expr) == {"msa_x_bucket", "msa_y", "up"}
     assert metric_names("slo:checkout_errors:ratio_rate5m > (14.4 * 0.01)") == {
         "slo:checkout_errors:ratio_rate5m"}
+
+
+@needs_promtool
+def test_checkout_sagas_given_up_on_a_deadline_burn_the_budget_and_refusals_do_not(tmp_path):
+    (tmp_path / "alerts.yml").write_text(to_yaml(rule_groups(SYSTEM)))
+    saga = 'service="orders",saga="checkout"'
+
+    def case(cause: str, expected: list[dict]) -> dict:
+        return {"interval": "1m", "input_series": [
+            {"series": f"msa_sagas_started_total{{{saga}}}", "values": "0+100x200"},
+            {"series": f'msa_saga_step_failures_total{{{saga},step="debit_wallet",'
+                       f'cause="{cause}"}}', "values": "0+40x200"}],
+            "alert_rule_test": [{"eval_time": "70m", "alertname": "CheckoutSagaFailuresBudgetBurn",
+                                 "exp_alerts": expected}]}
+
+    burning = [_expected("CheckoutSagaFailuresBudgetBurn", "page"),
+               _expected("CheckoutSagaFailuresBudgetBurn", "ticket")]
+    tests = tmp_path / "tests.yml"
+    tests.write_text(json.dumps({"rule_files": ["alerts.yml"], "evaluation_interval": "1m",
+                                 "tests": [case("deadline", burning), case("refused", [])]}))
+    result = promtool("test", "rules", str(tests))
+    assert result.returncode == 0, result.stdout + result.stderr

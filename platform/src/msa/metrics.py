@@ -90,6 +90,12 @@ SAGA_STEP_LATENCY = Histogram(
     ["service", "saga", "step", "direction", "outcome"],
     buckets=LATENCY_BUCKETS,
 )
+SAGA_STEP_FAILURES = Counter(
+    "msa_saga_step_failures_total",
+    "Saga steps given up, by cause: refused (a participant's definite no) or deadline "
+    "(no answer within the step's deadline)",
+    ["service", "saga", "step", "cause"],
+)
 SAGAS_IN_FLIGHT = Gauge(
     "msa_sagas_in_flight", "Sagas being driven by this process", ["service", "saga"]
 )

@@ -138,6 +138,9 @@ class Slo(_Strict):
                                   description="share of answers within `latency`")
     business_metrics: list[str] = Field(default_factory=list,
                                         description="counters charted on the journey dashboard")
+    saga: str | None = Field(default=None, pattern=NAME_PATTERN, description=(
+        "the saga the route starts: its steps given up for want of an answer count "
+        "against `availability` too (a participant's definite no does not)"))
 
 
 class SystemInfo(_Strict):

@@ -1,7 +1,9 @@
 """Prometheus recording and alert rules, generated from system.toml.
 
 - Every `[slos.X]` gets multi-window, multi-burn-rate alerts (Google SRE
-  workbook, ch. 5) for its error budget and its latency budget: page when the
+  workbook, ch. 5) for its error budget and its latency budget (and, when it
+  names the `saga` its route starts, for sagas given up on a deadline: an order
+  cancelled because the wallet did not answer is a failure the 201 hides): page when the
   budget burns 14.4× too fast over 1 h and 5 m, or 6× over 6 h and 30 m; open a
   ticket at 3× over 1 d and 2 h, or 1× over 3 d and 6 h. Recording rules
   compute the ratios once per window.
@@ -59,6 +61,19 @@ def slow_ratio(slo: Slo, window: str) -> str:
     return f"slo:{slo.name}_slow:ratio_rate{window}"
 
 
+def saga_failure_ratio(slo: Slo, window: str) -> str:
+    """Recording rule name of the share of the SLO's sagas given up on a deadline."""
+    return f"slo:{slo.name}_saga_failures:ratio_rate{window}"
+
+
+def _saga_recording(slo: Slo) -> list[dict[str, Any]]:
+    where = f'service="{slo.service}", saga="{slo.saga}"'
+    return [{"record": saga_failure_ratio(slo, window), "expr": (
+        f'sum(rate(msa_saga_step_failures_total{{{where}, cause="deadline"}}[{window}]))\n'
+        f"/\nsum(rate(msa_sagas_started_total{{{where}}}[{window}]))")}
+        for window in WINDOWS]
+
+
 def _recording(slo: Slo) -> list[dict[str, Any]]:
     where = selector(slo)
     le = latency_bucket(slo)
@@ -79,10 +94,14 @@ def _recording(slo: Slo) -> list[dict[str, Any]]:
 def _burn_alerts(slo: Slo) -> list[dict[str, Any]]:
     title = slo.name.replace("_", " ").title().replace(" ", "")
     alerts = []
-    for kind, ratio, budget, what in (
+    kinds = [
         ("Errors", error_ratio, 1 - slo.availability, "answers are 5xx"),
         ("Latency", slow_ratio, 1 - slo.latency_target, f"answers take over {slo.latency:g} s"),
-    ):
+    ]
+    if slo.saga:
+        kinds.append(("SagaFailures", saga_failure_ratio, 1 - slo.availability,
+                      f"{slo.saga} sagas give a step up for want of an answer"))
+    for kind, ratio, budget, what in kinds:
         for severity in ("page", "ticket"):
             clauses = [f"(\n  {ratio(slo, long)} > ({rate:g} * {budget:.6g})\n  and\n"
                        f"  {ratio(slo, short)} > ({rate:g} * {budget:.6g})\n)"
@@ -141,6 +160,7 @@ def rule_groups(system: System) -> dict[str, Any]:
     groups: list[dict[str, Any]] = []
     for slo in system.slos.values():
         groups.append({"name": f"slo-{slo.name}", "interval": "30s",
-                       "rules": [*_recording(slo), *_burn_alerts(slo)]})
+                       "rules": [*_recording(slo), *(_saga_recording(slo) if slo.saga else []),
+                                 *_burn_alerts(slo)]})
     groups.append({"name": f"{system.system.name}-platform", "rules": _platform_alerts()})
     return {"groups": groups}

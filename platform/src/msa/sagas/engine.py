@@ -19,7 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from msa import deadline, faults, tracing
 from msa.client import RemoteProblem, ServiceCallError
-from msa.metrics import SAGA_STEP_LATENCY, SAGAS_ENDED, SAGAS_IN_FLIGHT, SAGAS_STARTED
+from msa.metrics import (
+    SAGA_STEP_FAILURES,
+    SAGA_STEP_LATENCY,
+    SAGAS_ENDED,
+    SAGAS_IN_FLIGHT,
+    SAGAS_STARTED,
+)
 from msa.sagas.definition import SagaContext, SagaDefinition, Step, StepFailed
 from msa.tables import saga as saga_table
 from msa.tables import saga_step
@@ -205,16 +211,17 @@ class SagaEngine:
                     faults.point(f"saga.{step.name}.done")  # done, not committed: rolled back
                     return await self._advance(conn, definition, state, step, result, started)
             except StepFailed as exc:
-                return await self._fail(definition, state, step, str(exc), started)
+                return await self._fail(definition, state, step, str(exc), started, "refused")
         try:
             result = await step.action(ctx)
         except (StepFailed, ServiceCallError) as exc:
             if _definite(exc):
-                return await self._fail(definition, state, step, _reason(exc), started)
+                return await self._fail(definition, state, step, _reason(exc), started,
+                                        "refused")
             expired = time.time() - step_started > step.deadline
             if expired and not definition.pivot_passed(state.step):
                 reason = f"{step.name}: no answer within {step.deadline:g}s ({_reason(exc)})"
-                return await self._fail(definition, state, step, reason, started)
+                return await self._fail(definition, state, step, reason, started, "deadline")
             return await self._retry_later(state, step, "action", _reason(exc), started)
         faults.point(f"saga.{step.name}.done")  # the step took effect; not yet recorded
         async with self.runtime.db.begin() as conn:
@@ -277,9 +284,14 @@ class SagaEngine:
         return state
 
     async def _fail(self, definition: SagaDefinition, state: _State, step: Step, reason: str,
-                    started: float) -> _State:
-        """A step failed for good: compensate it and every step before it."""
+                    started: float, cause: str) -> _State:
+        """A step failed for good: compensate it and every step before it.
+
+        `cause` is `refused` (a participant's definite no: a business outcome) or
+        `deadline` (no answer in time: a failure of the system, which SLOs count).
+        """
         self._observe(definition, step, "action", "failed", started)
+        SAGA_STEP_FAILURES.labels(self.runtime.name, definition.name, step.name, cause).inc()
         async with self.runtime.db.begin() as conn:
             await self._record(conn, state, step, "action", "failed", reason)
             if definition.pivot_passed(state.step):
