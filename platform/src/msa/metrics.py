@@ -269,7 +269,15 @@ class ObservedApp:
         return span, otel_context.attach(trace.set_span_in_context(span, parent))
 
 
+ROUTE_LABEL = "msa.route"
+"""Scope key a handler may set to name its route in metrics and spans more finely
+than its template (the gateway's catch-all names the service prefix it forwards to)."""
+
+
 def _route_template(scope: Scope) -> str:
+    label = scope.get(ROUTE_LABEL)
+    if label:
+        return str(label)
     route: Any = scope.get("route")
     path = getattr(route, "path", None)
     return str(path) if path else "unmatched"

@@ -20,6 +20,7 @@ from gateway.routing import RouteTable
 from gateway.settings import GatewaySettings, load_gateway_settings
 from identity.contracts import AUDIENCE, INTERNAL_JWKS_PATH, ISSUER
 from msa.auth import Claims, TokenVerifier, bearer_token
+from msa.metrics import ROUTE_LABEL
 from msa.problems import NotFound
 from msa.service import Colocation, Runtime, ServiceDefinition, get_runtime
 from msa.settings import ServiceSettings
@@ -79,6 +80,7 @@ async def api(path: str, request: Request, rt: RuntimeDep, user: Visitor) -> Res
     target = routes.target(raw_path(request))
     if target is None:
         raise NotFound(f"no API at {request.url.path}")
+    request.scope[ROUTE_LABEL] = f"{target.prefix}/{{path}}"  # RED per forwarded prefix
     settings: GatewaySettings = rt.state["settings"]
     return await proxy.forward(rt, target, request, user, settings.max_body)
 
