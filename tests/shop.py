@@ -30,6 +30,8 @@ TEST_ENV = {
     "GATEWAY_CORS_ORIGINS": "https://shop.example",
 }
 _counter = itertools.count()
+CHANGES = ("POST", "PUT", "PATCH", "DELETE")
+"""Methods that change state: each needs an Idempotency-Key."""
 
 
 def new_isbn() -> str:
@@ -53,8 +55,9 @@ class Shopper:
 
     async def call(self, method: str, path: str, body: Any = None, *, key: str | None = "auto",
                    headers: dict[str, str] | None = None) -> httpx.Response:
+        """Send a request as this customer; `key="auto"` gives a change a fresh key."""
         sent = {**self.auth, **(headers or {})}
-        if key == "auto" and method == "POST":
+        if key == "auto" and method.upper() in CHANGES:
             key = uuid.uuid4().hex
         if key and key != "auto":
             sent["Idempotency-Key"] = key
@@ -73,6 +76,19 @@ class Shopper:
     async def add_to_cart(self, book_id: str, quantity: int = 1) -> httpx.Response:
         return await self.call("POST", "/api/orders/cart/items",
                                {"book_id": book_id, "quantity": quantity})
+
+    async def set_quantity(self, book_id: str, quantity: int) -> httpx.Response:
+        return await self.call("PUT", f"/api/orders/cart/items/{book_id}", {"quantity": quantity})
+
+    async def remove_from_cart(self, book_id: str) -> httpx.Response:
+        return await self.call("DELETE", f"/api/orders/cart/items/{book_id}")
+
+    async def cart(self) -> list[dict[str, Any]]:
+        """The cart as the customer sees it: `[{book_id, quantity}]`."""
+        response = await self.call("GET", "/api/orders/cart")
+        assert response.status_code == 200, response.text
+        items: list[dict[str, Any]] = response.json()["items"]
+        return items
 
     async def checkout(self, key: str | None = None) -> httpx.Response:
         return await self.call("POST", "/api/orders/checkout", key=key or uuid.uuid4().hex)
@@ -155,6 +171,33 @@ class Bookstore:
         response = await self.http.get(f"/api/inventory/stock/{book_id}")
         assert response.status_code == 200, response.text
         return int(response.json()["available"])
+
+    async def written(self, shopper: Shopper) -> dict[str, Any]:
+        """What a request could have written: every service's totals, the shopper's cart.
+
+        Read through the audit routes (as the operator) and the shopper's own view, so
+        "nothing written" is checked where the effects would show.
+        """
+        get = self.access.get
+        wallet = await get("wallet", "/internal/wallet/audit")
+        orders = await get("orders", "/internal/orders/audit")
+        stock = await get("inventory", "/internal/inventory/audit")
+        ledger = await get("ledger", "/internal/ledger/audit")
+        notes = await get("notifications", "/internal/notifications/audit")
+        reviews = await get("reviews", "/internal/reviews/audit")
+        catalog = await get("catalog", "/internal/catalog/audit")
+        return {
+            "books": catalog["books"],
+            "top_ups_cents": wallet["total_topups_cents"], "debits": len(wallet["debits"]),
+            "orders": len(orders["orders"]),
+            "received": sum(b["received"] for b in stock["books"]),
+            "reservations": len(stock["reservations"]),
+            "ledger_sales": len(ledger["sales"]), "ledger_entries": ledger["entries"],
+            "notifications": notes["messages"], "notified_events": len(notes["events"]),
+            "reviews": reviews["reviews"], "rating_versions": sum(
+                r["version"] for r in reviews["ratings"]),
+            "cart": await shopper.cart(),
+        }
 
     async def check(self, quiet_timeout: float = 30.0) -> list[CheckResult]:
         """Wait until quiet, then run every invariant; fail with the violations."""

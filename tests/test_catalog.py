@@ -57,7 +57,7 @@ async def test_the_book_page_aggregates_book_stock_and_reviews(bookstore: Bookst
     book = await bookstore.new_book(copies=4)
     reader = await bookstore.customer()
     review = await reader.call("PUT", f"/api/reviews/books/{book}/mine",
-                               {"rating": 4, "text": "Clear and kind."}, key=None)
+                               {"rating": 4, "text": "Clear and kind."})
     assert review.status_code == 200, review.text
     page = (await bookstore.http.get(f"/api/books/{book}/page")).json()
     assert page["book"]["id"] == book

@@ -104,3 +104,38 @@ async def test_the_same_key_with_another_body_is_refused(bookstore: Bookstore):
     assert again.status_code == 422
     assert again.headers["content-type"].startswith("application/problem+json")
     assert await eve.balance() == 100
+
+
+async def _listed(bookstore: Bookstore, book: str, title: str) -> dict:
+    page = (await bookstore.http.get("/api/catalog/books", params={"q": title})).json()
+    return next(item for item in page["items"] if item["id"] == book)
+
+
+async def _listed_rating(bookstore: Bookstore, book: str, expected: tuple,
+                         timeout: float = 10.0) -> tuple:
+    """The book's (average, count) in the catalog's book list once it is `expected`."""
+    title = (await bookstore.http.get(f"/api/catalog/books/{book}")).json()["title"]
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        listed = await _listed(bookstore, book, title)
+        seen = (listed["rating_avg"], listed["rating_count"])
+        if seen == expected or asyncio.get_running_loop().time() > deadline:
+            return seen
+        await asyncio.sleep(0.1)
+
+
+async def test_a_review_changes_the_average_rating_in_the_catalogs_book_list(
+        bookstore: Bookstore):
+    book = await bookstore.new_book(copies=1)
+    ann, bob = await bookstore.customer(), await bookstore.customer()
+    assert await _listed_rating(bookstore, book, (None, 0), timeout=0) == (None, 0)
+
+    for reader, rating in ((ann, 4), (bob, 5)):
+        written = await reader.call("PUT", f"/api/reviews/books/{book}/mine",
+                                    {"rating": rating, "text": "read it"})
+        assert written.status_code == 200, written.text
+    assert await _listed_rating(bookstore, book, (4.5, 2)) == (4.5, 2)
+
+    assert (await bob.call("DELETE", f"/api/reviews/books/{book}/mine")).status_code == 204
+    assert await _listed_rating(bookstore, book, (4.0, 1)) == (4.0, 1)
+    await bookstore.check()

@@ -7,12 +7,16 @@
   exactly one debit and one ledger credit equal to its total and a committed
   reservation; a cancelled one has net zero money and holds no stock; no money
   moved for a saga that has no order; no saga driven by two replicas at once;
-- events: every order event has its effect exactly once at every subscriber.
+- events: every order event has its effect exactly once at every subscriber (one
+  notification each); every book event exactly once at inventory (its inbox count
+  per event, not only its stock rows); every book's latest rating at catalog
+  (the average, count and version reviews published).
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any
 
 from msa.checks import CheckResult, CheckSuite, SystemAccess
@@ -125,11 +129,69 @@ async def orders(access: SystemAccess) -> CheckResult:
     return result
 
 
+BOOK_CREATED = "catalog.book.created.v1"
+_RATING = ("average", "count", "version")
+
+
+@dataclass
+class _Ratings:
+    """Reviews' latest rating per book against the copy catalog holds."""
+
+    rated: int = 0  # books reviews has published a rating for, that catalog knows
+    unknown: int = 0  # books reviews rated that catalog does not have
+    behind: list[str] = field(default_factory=list)  # catalog holds an older version
+    wrong: list[str] = field(default_factory=list)  # catalog holds another or a newer one
+
+
+async def _ratings(access: SystemAccess) -> _Ratings:
+    published = {str(r["book_id"]): r
+                 for r in (await access.get("reviews", "/internal/reviews/audit"))["ratings"]}
+    held = {str(r["book_id"]): r
+            for r in (await access.get("catalog", "/internal/catalog/audit"))["ratings"]}
+    found = _Ratings()
+    absent = [book for book in published if book not in held]
+    known = set(held) | await _books_known(access, absent)
+    for book, rating in published.items():
+        if book not in known:
+            found.unknown += 1
+            continue
+        found.rated += 1
+        copy = held.get(book, {"average": None, "count": 0, "version": 0})
+        if copy["version"] < rating["version"]:
+            found.behind.append(f"book {book}: catalog holds rating version {copy['version']} "
+                                f"but reviews published {rating['version']}")
+        elif any(copy[k] != rating[k] for k in _RATING):
+            found.wrong.append(f"book {book}: catalog holds {_show(copy)} but reviews "
+                               f"published {_show(rating)}")
+    found.wrong += [f"book {book}: catalog holds {_show(copy)} that reviews never published"
+                    for book, copy in held.items() if book not in published]
+    return found
+
+
+def _show(rating: dict[str, Any]) -> str:
+    return f"average {rating['average']} of {rating['count']} (version {rating['version']})"
+
+
+async def _books_known(access: SystemAccess, ids: list[str]) -> set[str]:
+    """Which of `ids` are books in the catalog."""
+    known: set[str] = set()
+    for start in range(0, len(ids), 200):
+        found = await access.get("catalog", "/internal/catalog/books", ids=ids[start:start + 200])
+        known |= {str(book["id"]) for book in found}
+    return known
+
+
+def _book_events_handled(inventory_audit: dict[str, Any]) -> int:
+    return sum(h["events"] for h in inventory_audit["handled"] if h["event_type"] == BOOK_CREATED)
+
+
 async def events(access: SystemAccess) -> CheckResult:
     order_list = (await access.get("orders", "/internal/orders/audit"))["orders"]
     audit = await access.get("notifications", "/internal/notifications/audit")
     books = (await access.get("catalog", "/internal/catalog/audit"))["books"]
-    stock_rows = len((await access.get("inventory", "/internal/inventory/audit"))["books"])
+    inventory = await access.get("inventory", "/internal/inventory/audit")
+    stock_rows, book_events = len(inventory["books"]), _book_events_handled(inventory)
+    ratings = await _ratings(access)
     ended = sum(1 for order in order_list if order["status"] != "PENDING")
     counts = [event["count"] for event in audit["events"]]
     result = CheckResult("events", {
@@ -138,16 +200,25 @@ async def events(access: SystemAccess) -> CheckResult:
         "notifications": audit["messages"],
         "books": books,
         "stock_rows": stock_rows,
+        "book_events_handled": book_events,
+        "rated_books": ratings.rated,
     })
+    bad = result.violations
     duplicated = sum(1 for count in counts if count > 1)
     if duplicated:
-        result.violations.append(f"{duplicated} order event(s) notified more than once")
+        bad.append(f"{duplicated} order event(s) notified more than once")
     if len(counts) != ended:
-        result.violations.append(
-            f"{ended} orders ended but {len(counts)} order events reached notifications")
+        bad.append(f"{ended} orders ended but {len(counts)} order events reached notifications")
     if stock_rows != books:
-        result.violations.append(
-            f"catalog has {books} books but inventory learnt of {stock_rows}")
+        bad.append(f"catalog has {books} books but inventory learnt of {stock_rows}")
+    # one book.created event per book: more handled means an effect taken twice
+    if book_events > books:
+        bad.append(f"inventory handled {book_events} book events for {books} books: "
+                   f"{book_events - books} more than once")
+    elif book_events < books:
+        bad.append(f"inventory handled {book_events} book events for {books} books: "
+                   f"{books - book_events} never reached it")
+    bad += ratings.behind + ratings.wrong
     return result
 
 
@@ -163,9 +234,13 @@ async def quiet(access: SystemAccess) -> str | None:
     if notified < ended:
         return f"{ended - notified} order event(s) not yet delivered"
     books = (await access.get("catalog", "/internal/catalog/audit"))["books"]
-    stock_rows = len((await access.get("inventory", "/internal/inventory/audit"))["books"])
-    if stock_rows < books:
-        return f"{books - stock_rows} book event(s) not yet delivered"
+    inventory = await access.get("inventory", "/internal/inventory/audit")
+    learnt = min(len(inventory["books"]), _book_events_handled(inventory))
+    if learnt < books:
+        return f"{books - learnt} book event(s) not yet delivered"
+    behind = (await _ratings(access)).behind
+    if behind:
+        return f"{len(behind)} rating event(s) not yet delivered"
     return None
 
 

@@ -126,3 +126,12 @@ async def set_rating(conn: AsyncConnection, book_id: uuid.UUID, average: float, 
 
 async def count_books(conn: AsyncConnection) -> int:
     return int((await conn.execute(select(func.count()).select_from(books))).scalar_one())
+
+
+async def ratings(conn: AsyncConnection) -> list[dict[str, Any]]:
+    """The rating held for every book that has received one, with its event version."""
+    rows = await conn.execute(
+        select(books.c.id, books.c.rating_avg, books.c.rating_count, books.c.rating_version)
+        .where(books.c.rating_version > 0).order_by(books.c.id))
+    return [{"book_id": row["id"], "count": row["rating_count"], "version": row["rating_version"],
+             "average": float(row["rating_avg"] or 0)} for row in rows.mappings()]

@@ -125,6 +125,8 @@ async def books_by_id(rt: RuntimeDep,
 
 
 @internal.get("/audit")
-async def audit(rt: RuntimeDep) -> dict[str, int]:
+async def audit(rt: RuntimeDep) -> dict[str, Any]:
+    """How many books, and the rating copied from reviews' events for each rated one."""
     async with rt.db.connect() as conn:
-        return {"books": await adapters.count_books(conn)}
+        return {"books": await adapters.count_books(conn),
+                "ratings": await adapters.ratings(conn)}

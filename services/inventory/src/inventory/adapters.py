@@ -24,6 +24,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from inventory.domain import ReservationStatus, Stock
+from msa.tables import inbox
 
 metadata = MetaData()
 
@@ -175,4 +176,19 @@ async def audit(conn: AsyncConnection) -> dict[str, Any]:
                                                 "status": row.status, "items": []})
         if row.book_id is not None:
             entry["items"].append({"book_id": row.book_id, "quantity": row.quantity})
-    return {"books": books, "reservations": list(held.values())}
+    return {"books": books, "reservations": list(held.values()),
+            "handled": await handled_events(conn)}
+
+
+async def handled_events(conn: AsyncConnection) -> list[dict[str, Any]]:
+    """Events each consumer has taken effect for, counted from its inbox rows.
+
+    The stock row a book event makes is written with ON CONFLICT DO NOTHING, so the
+    rows alone cannot show an event applied twice; the inbox, one row per event
+    handled, can.
+    """
+    rows = await conn.execute(
+        select(inbox.c.consumer, inbox.c.event_type, func.count().label("events"))
+        .group_by(inbox.c.consumer, inbox.c.event_type)
+        .order_by(inbox.c.consumer, inbox.c.event_type))
+    return [dict(row) for row in rows.mappings()]

@@ -112,3 +112,42 @@ async def test_a_change_of_available_copies_is_announced_once_per_book(inventory
             "SELECT payload FROM msa_outbox WHERE event_type = 'inventory.stock.changed.v1' "
             "AND payload->>'book_id' = :book ORDER BY id"), {"book": str(book_id)})).all()
     assert [row.payload for row in rows] == [{"book_id": str(book_id), "available": 3}]
+
+
+async def _publish_book_created(inventory, book_id: uuid.UUID, event_id: str) -> None:
+    event = BookCreated(book_id=book_id, isbn="9780000000019", title="T", author="A",
+                        price_cents=999)
+    # a fresh Nats-Msg-Id each time, so the broker's own dedupe does not hide a redelivery
+    await inventory.app.state.runtime.broker.publish(
+        event.type, json.dumps(event.model_dump(mode="json")).encode(),
+        {"Nats-Msg-Id": str(uuid.uuid4()), "Msa-Event-Id": event_id,
+         "Msa-Event-Type": event.type})
+
+
+async def _inbox_rows(inventory, event_ids: list[str]) -> int:
+    async with inventory.app.state.runtime.db.connect() as conn:
+        return int((await conn.execute(
+            text("SELECT count(*) FROM msa_inbox WHERE event_id = ANY(CAST(:ids AS uuid[]))"),
+            {"ids": event_ids})).scalar_one())
+
+
+async def test_the_audit_counts_book_events_handled_so_a_second_event_for_a_book_shows(
+        inventory):
+    book_id, first, second = uuid.uuid4(), str(uuid.uuid4()), str(uuid.uuid4())
+    await _publish_book_created(inventory, book_id, first)
+    await _publish_book_created(inventory, book_id, first)  # a redelivery: skipped by the inbox
+    await _publish_book_created(inventory, book_id, second)  # a second event: its own effect
+    for _ in range(100):
+        if await _inbox_rows(inventory, [first, second]) == 2:
+            break
+        await asyncio.sleep(0.05)
+    assert await _inbox_rows(inventory, [first, second]) == 2
+    audit = (await inventory.get("/internal/inventory/audit")).json()
+    assert [b["book_id"] for b in audit["books"]].count(str(book_id)) == 1
+    handled = [h for h in audit["handled"] if h["event_type"] == BookCreated.type]
+    async with inventory.app.state.runtime.db.connect() as conn:
+        rows = int((await conn.execute(text(
+            "SELECT count(*) FROM msa_inbox WHERE event_type = :t"), {"t": BookCreated.type}
+        )).scalar_one())
+    assert [h["consumer"] for h in handled] == ["inventory__catalog_book_created_v1"]
+    assert handled[0]["events"] == rows

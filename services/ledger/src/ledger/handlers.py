@@ -53,9 +53,10 @@ async def reverse_sale(conn: AsyncConnection, reference: uuid.UUID) -> dict[str,
 
 
 async def audit(conn: AsyncConnection) -> dict[str, Any]:
-    """The store balance, the count of unbalanced entries (always 0), and every sale."""
+    """The store balance, how many entries (and unbalanced ones: always 0), and every sale."""
     return {
         "revenue_cents": revenue_cents(await adapters.revenue_line_total(conn)),
+        "entries": await adapters.count_entries(conn),
         "unbalanced_entries": await adapters.count_unbalanced(conn),
         "sales": await adapters.all_sales(conn),
     }

@@ -68,20 +68,31 @@ async def add_item(body: AddItem, request: Request, key: IdempotencyKey, rt: Run
 
 
 @router.put("/cart/items/{book_id}", response_model=Cart)
-async def set_item(book_id: uuid.UUID, body: SetQuantity, rt: RuntimeDep,
-                   user: CurrentUser) -> dict[str, Any]:
+async def set_item(book_id: uuid.UUID, body: SetQuantity, request: Request, rt: RuntimeDep,
+                   user: CurrentUser, key: IdempotencyKey) -> JSONResponse:
     await handlers.ensure_book_exists(rt, book_id)
-    async with rt.db.begin() as conn:
+
+    async def work(conn: Any) -> dict[str, Any]:
         await adapters.set_cart_quantity(conn, user.user_id, book_id, body.quantity)
         return {"items": await adapters.cart(conn, user.user_id)}
 
+    return await run_idempotent(rt, request, key, body, work, principal=str(user.user_id))
 
-@router.delete("/cart/items/{book_id}", status_code=204)
-async def remove_item(book_id: uuid.UUID, rt: RuntimeDep, user: CurrentUser) -> Response:
-    async with rt.db.begin() as conn:
+
+@router.delete("/cart/items/{book_id}", status_code=204, response_class=Response)
+async def remove_item(book_id: uuid.UUID, request: Request, rt: RuntimeDep, user: CurrentUser,
+                      key: IdempotencyKey) -> Response:
+    async def work(conn: Any) -> None:
         if not await adapters.remove_from_cart(conn, user.user_id, book_id):
             raise NotFound(f"book {book_id} is not in your cart")
-    return Response(status_code=204)
+
+    answer = await run_idempotent(rt, request, key, None, work, status=204,
+                                  principal=str(user.user_id))
+    if answer.status_code != 204:
+        return answer
+    # a 204 has no body; keep the replay marker of a repeated request
+    return Response(status_code=204, headers={
+        name: value for name, value in answer.headers.items() if name == "idempotent-replayed"})
 
 
 @router.post("/checkout", status_code=201,

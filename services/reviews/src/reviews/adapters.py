@@ -136,3 +136,14 @@ async def counts(conn: AsyncConnection) -> dict[str, int]:
         select(func.count(), func.count(func.distinct(reviews.c.book_id)))
     )).one()
     return {"reviews": int(row[0]), "books": int(row[1])}
+
+
+async def ratings(conn: AsyncConnection) -> list[dict[str, Any]]:
+    """Every rated book's summary and the version of its latest rating event."""
+    rows = await conn.execute(
+        select(book_ratings.c.book_id, book_ratings.c.count, book_ratings.c.total,
+               book_ratings.c.version)
+        .where(book_ratings.c.version > 0).order_by(book_ratings.c.book_id))
+    return [{"book_id": row["book_id"], "count": row["count"], "version": row["version"],
+             "average": RatingSummary(row["count"], row["total"]).average}
+            for row in rows.mappings()]

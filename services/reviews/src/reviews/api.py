@@ -6,12 +6,11 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
-from fastapi.encoders import jsonable_encoder
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from msa.idempotency import MAX_KEY_LENGTH, Work, run_idempotent
+from msa.idempotency import IdempotencyKey, Work, run_idempotent
 from msa.principal import CurrentUser, Principal
 from msa.service import Runtime, get_runtime
 from reviews import adapters, handlers
@@ -21,10 +20,6 @@ router = APIRouter(prefix="/api/reviews", tags=["reviews"])
 internal = APIRouter(prefix="/internal/reviews", tags=["internal"])
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
-# PUT and DELETE are idempotent by themselves; a key additionally makes a late retry
-# replay its first answer instead of overwriting a newer edit.
-OptionalKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1,
-                                           max_length=MAX_KEY_LENGTH)]
 
 
 class Review(BaseModel):
@@ -49,29 +44,31 @@ class ReviewIn(BaseModel):
     text: Annotated[str, Field(max_length=MAX_TEXT), AfterValidator(clean_text)] = ""
 
 
-async def _apply(rt: Runtime, request: Request, key: str | None, body: BaseModel | None,
+async def _apply(rt: Runtime, request: Request, key: str, body: BaseModel | None,
                  work: Work, user: Principal, status: int) -> JSONResponse:
-    if key:
-        return await run_idempotent(rt, request, key, body, work, status=status,
-                                    principal=str(user.user_id))
-    async with rt.db.begin() as conn:
-        result = await work(conn)
-    return JSONResponse(jsonable_encoder(result), status_code=status)
+    # PUT and DELETE are idempotent by themselves, but the key makes a late retry replay
+    # its first answer instead of overwriting a newer edit.
+    return await run_idempotent(rt, request, key, body, work, status=status,
+                                principal=str(user.user_id))
 
 
 @router.put("/books/{book_id}/mine", response_model=Review)
 async def write_review(book_id: uuid.UUID, body: ReviewIn, request: Request, rt: RuntimeDep,
-                       user: CurrentUser, key: OptionalKey = None) -> JSONResponse:
+                       user: CurrentUser, key: IdempotencyKey) -> JSONResponse:
     return await _apply(rt, request, key, body, lambda conn: handlers.write_review(
         conn, book_id, user.user_id, body.rating, body.text), user, 200)
 
 
 @router.delete("/books/{book_id}/mine", status_code=204, response_class=Response)
 async def remove_review(book_id: uuid.UUID, request: Request, rt: RuntimeDep,
-                        user: CurrentUser, key: OptionalKey = None) -> Response:
+                        user: CurrentUser, key: IdempotencyKey) -> Response:
     answer = await _apply(rt, request, key, None, lambda conn: handlers.remove_review(
         conn, book_id, user.user_id), user, 204)
-    return answer if answer.status_code != 204 else Response(status_code=204)
+    if answer.status_code != 204:
+        return answer
+    # a 204 has no body; keep the replay marker of a repeated request
+    return Response(status_code=204, headers={
+        name: value for name, value in answer.headers.items() if name == "idempotent-replayed"})
 
 
 @router.get("/books/{book_id}", response_model=BookReviews)
@@ -86,6 +83,7 @@ async def book_reviews(
 
 
 @internal.get("/audit")
-async def audit(rt: RuntimeDep) -> dict[str, int]:
+async def audit(rt: RuntimeDep) -> dict[str, Any]:
+    """Counts, and per rated book the rating catalog should hold (its latest event)."""
     async with rt.db.connect() as conn:
-        return await adapters.counts(conn)
+        return {**await adapters.counts(conn), "ratings": await adapters.ratings(conn)}

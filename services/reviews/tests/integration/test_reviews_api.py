@@ -27,8 +27,9 @@ async def reviews(msa_postgres: PostgresForTests,
 
 
 def as_user(user: uuid.UUID, key: str | None = None) -> dict[str, str]:
-    headers = {"X-User-Id": str(user), "X-User-Role": "customer"}
-    return headers | ({"Idempotency-Key": key} if key else {})
+    """The user's headers with `key`, or a fresh key: every change needs one."""
+    return {"X-User-Id": str(user), "X-User-Role": "customer",
+            "Idempotency-Key": key or uuid.uuid4().hex}
 
 
 async def write(http: httpx.AsyncClient, book: uuid.UUID, user: uuid.UUID, rating: Any,
@@ -154,4 +155,31 @@ async def test_the_audit_counts_reviews_and_reviewed_books(reviews: httpx.AsyncC
     await write(reviews, book, uuid.uuid4(), 5)
     await write(reviews, book, uuid.uuid4(), 3)
     after = (await reviews.get("/internal/reviews/audit")).json()
-    assert after == {"reviews": before["reviews"] + 2, "books": before["books"] + 1}
+    assert (after["reviews"], after["books"]) == (before["reviews"] + 2, before["books"] + 1)
+    mine = [r for r in after["ratings"] if r["book_id"] == str(book)]
+    assert mine == [{"book_id": str(book), "count": 2, "version": 2, "average": 4.0}]
+
+
+@pytest.mark.parametrize("method", ["PUT", "DELETE"])
+async def test_a_change_without_an_idempotency_key_is_refused_and_writes_nothing(
+        reviews: httpx.AsyncClient, method: str) -> None:
+    book, ada = uuid.uuid4(), uuid.uuid4()
+    await write(reviews, book, ada, 4, "kept")
+    answer = await reviews.request(
+        method, f"/api/reviews/books/{book}/mine", headers={"X-User-Id": str(ada),
+                                                            "X-User-Role": "customer"},
+        json={"rating": 1, "text": "overwritten"} if method == "PUT" else None)
+    assert answer.status_code == 400, answer.text
+    assert answer.headers["content-type"].startswith("application/problem+json")
+    page = (await reviews.get(f"/api/reviews/books/{book}")).json()
+    assert [(item["rating"], item["text"]) for item in page["items"]] == [(4, "kept")]
+
+
+async def test_the_same_key_with_another_review_is_refused_with_422(
+        reviews: httpx.AsyncClient) -> None:
+    book, ada = uuid.uuid4(), uuid.uuid4()
+    assert (await write(reviews, book, ada, 4, "first", key="same")).status_code == 200
+    again = await write(reviews, book, ada, 1, "second", key="same")
+    assert again.status_code == 422, again.text
+    page = (await reviews.get(f"/api/reviews/books/{book}")).json()
+    assert [item["rating"] for item in page["items"]] == [4]
