@@ -102,7 +102,20 @@ async def run_idempotent(
             .values(status_code=code, response=payload)
         )
     faults.point("idempotency.after_commit")  # the effect is stored; the caller never hears
-    return JSONResponse(payload, status_code=code, media_type=media)
+    return _answer(payload, code, media, {})
+
+
+class _NoContent(JSONResponse):
+    """A 204 answer: no body at all (a JSONResponse would send `null`)."""
+
+    def render(self, content: Any) -> bytes:
+        return b""
+
+
+def _answer(payload: Any, code: int, media: str, headers: dict[str, str]) -> JSONResponse:
+    if code == 204:
+        return _NoContent(None, status_code=204, headers=headers)
+    return JSONResponse(payload, status_code=code, media_type=media, headers=headers)
 
 
 async def _stored(conn: AsyncConnection, scope: str, key: str, request_hash: str) -> JSONResponse:
@@ -116,8 +129,7 @@ async def _stored(conn: AsyncConnection, scope: str, key: str, request_hash: str
             status=422, title="Idempotency-Key reused",
         )
     media = PROBLEM_JSON if row.status_code >= 400 else "application/json"
-    return JSONResponse(row.response, status_code=row.status_code, media_type=media,
-                        headers={"Idempotent-Replayed": "true"})
+    return _answer(row.response, row.status_code, media, {"Idempotent-Replayed": "true"})
 
 
 def _route(request: Request) -> str:
