@@ -1,4 +1,5 @@
-"""Inventory in-process on its own fresh database per test module (real PostgreSQL, NATS)."""
+"""Inventory in-process on its own fresh database and NATS per test module (real PostgreSQL
+and NATS)."""
 
 import uuid
 
@@ -6,14 +7,29 @@ import pytest
 
 from inventory import handlers
 from msa.apptest import serve_in_process
+from msa.runner.nats import NatsServer
+from msa.runner.ports import free_port
 
 ADMIN = {"X-User-Id": str(uuid.uuid4()), "X-User-Role": "admin"}
 
 
 @pytest.fixture(scope="module")
-async def inventory(msa_postgres, msa_nats):
+def own_nats(tmp_path_factory):
+    """A NATS server of this module's own: catalog events that other tests publish on
+    the session's broker would otherwise reach this inventory and change its stock."""
+    server = NatsServer(tmp_path_factory.mktemp("inventory-nats"), port=free_port(),
+                        monitor_port=free_port())
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+async def inventory(msa_postgres, own_nats):
     url = msa_postgres.create_database()
-    async with serve_in_process("inventory", database_url=url, nats_url=msa_nats) as http:
+    async with serve_in_process("inventory", database_url=url, nats_url=own_nats) as http:
         yield http
         # nats-py's drain waits its full 30 s for a pull subscription that has had a fetch
         # time out (its queue counts unfinished tasks); see the report: a platform fix.
