@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import math
 import sys
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -120,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
             ws="none",  # no service speaks WebSocket; "auto" imports a library per process
             access_log=False,
             log_config=None,
-            timeout_graceful_shutdown=int(settings.shutdown_grace),
+            timeout_graceful_shutdown=math.ceil(settings.shutdown_grace),  # 0 would mean no limit
             server_header=False,
         )
         server = uvicorn.Server(config)

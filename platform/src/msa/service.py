@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from msa.sagas import SagaDefinition, SagaEngine
 
 _log = logging.getLogger("msa.service")
+CLOSE_TIMEOUT = 10.0  # seconds for background tasks to stop once cancelled
 
 StartupHook = Callable[["Runtime"], Awaitable[None]]
 BackgroundTask = Callable[["Runtime"], Awaitable[None]]
@@ -145,9 +146,15 @@ class Runtime:
     async def close(self) -> None:
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if self._tasks:
+            # bounded: a task that ignores its cancellation must not keep the service alive
+            done, stuck = await asyncio.wait(self._tasks, timeout=CLOSE_TIMEOUT)
+            for task in done:
+                if not task.cancelled():
+                    task.exception()  # retrieved: it was logged where it happened
+            for task in stuck:
+                _log.error("background task %s did not stop within %gs of its cancellation",
+                           task.get_name(), CLOSE_TIMEOUT)
         self._tasks.clear()
         if self.sagas is not None:
             await self.sagas.close()

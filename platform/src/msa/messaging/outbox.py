@@ -124,8 +124,11 @@ async def run_relay(runtime: Runtime, port: PublishPort | None = None) -> None:
             wake.clear()
             fetched, sent = await _drain_once(runtime, listener, port)
             if fetched < BATCH and sent == fetched:
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a
+                # cancellation that meets a wake, and the relay would never stop
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), POLL_SECONDS)
+                    async with asyncio.timeout(POLL_SECONDS):
+                        await wake.wait()
     finally:
         await listener.close(timeout=2)
 

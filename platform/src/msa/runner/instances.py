@@ -73,7 +73,8 @@ async def keep_running(
         _note(log_path, spec, f"{what}; restarting in {delay:.1f} s")
         mutate(partial(_exited, name=spec.name, code=code))
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), delay)
+            async with asyncio.timeout(delay):
+                await stop.wait()
 
 
 async def stop_instances(processes: list[Child], timeout: float, mutate: Mutate) -> None:

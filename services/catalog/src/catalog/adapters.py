@@ -124,8 +124,12 @@ async def set_rating(conn: AsyncConnection, book_id: uuid.UUID, average: float, 
     )
 
 
-async def count_books(conn: AsyncConnection) -> int:
-    return int((await conn.execute(select(func.count()).select_from(books))).scalar_one())
+async def count_books(conn: AsyncConnection, among: list[uuid.UUID] | None = None) -> int:
+    """How many books there are (of those with the ids `among`, if given)."""
+    query = select(func.count()).select_from(books)
+    if among is not None:
+        query = query.where(books.c.id.in_(among))
+    return int((await conn.execute(query)).scalar_one())
 
 
 async def ratings(conn: AsyncConnection) -> list[dict[str, Any]]:

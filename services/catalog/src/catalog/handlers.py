@@ -41,15 +41,17 @@ async def change_book(conn: AsyncConnection, book_id: uuid.UUID,
 
 async def load_seed(runtime: Runtime) -> None:
     """Insert the seed catalogue once (books already there are left alone)."""
+    seed = seed_books()
+    seeded = [book_id_for(b.isbn) for b in seed]
     rows = [
-        {"id": book_id_for(b.isbn), "isbn": b.isbn, "title": b.title, "author": b.author,
+        {"id": book_id, "isbn": b.isbn, "title": b.title, "author": b.author,
          "price_cents": b.price_cents, "currency": "EUR", "year": b.year,
          "description": b.description}
-        for b in seed_books()
+        for book_id, b in zip(seeded, seed, strict=True)
     ]
     async with runtime.db.begin() as conn:
-        if await adapters.count_books(conn) >= len(rows):
-            return
+        if await adapters.count_books(conn, among=seeded) == len(seeded):
+            return  # every seed book is there already: nothing to insert or announce
         inserted = set(await adapters.insert_many(conn, rows))
         for row in rows:
             if row["id"] in inserted:

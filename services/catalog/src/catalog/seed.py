@@ -45,7 +45,7 @@ class SeedBook:
 
 
 def seed_books(count: int = SEED_COUNT) -> list[SeedBook]:
-    """The seed catalogue: unique ISBNs and titles, prices 4.99–39.99."""
+    """The seed catalogue: unique ISBNs and titles, prices 4.99–38.99."""
     rng = random.Random(20261125)
     books: list[SeedBook] = []
     titles: set[str] = set()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
 from typing import Any
@@ -91,10 +92,9 @@ async def checkout(rt: Runtime, request: Request, key: str, user_id: uuid.UUID) 
     if not replayed:
         assert rt.sagas is not None
         task = rt.sagas.run(uuid.UUID(body["saga_id"]))
-        try:
-            await asyncio.wait_for(asyncio.shield(task), CHECKOUT_WAIT)
-        except TimeoutError:
-            pass  # still running: answer 202 and let the client poll the order
+        with contextlib.suppress(TimeoutError):  # still running: 202, the client polls
+            async with asyncio.timeout(CHECKOUT_WAIT):
+                await asyncio.shield(task)
     order = await order_view(rt, uuid.UUID(body["id"]), user_id)
     status = 202 if order["status"] == OrderStatus.PENDING else 201
     headers = {"Location": f"/api/orders/{order['id']}"}
