@@ -123,3 +123,18 @@ async def transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     """A connection inside a transaction: committed on success, rolled back on error."""
     async with engine.begin() as conn:
         yield conn
+
+
+@asynccontextmanager
+async def snapshot(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A read-only transaction in which every query sees the same moment (REPEATABLE READ).
+
+    For reads made of several queries that must agree with each other, such as the
+    audit views the invariant checkers use: under READ COMMITTED a commit between
+    two queries (a reservation expiring) would show half of its effect.
+    """
+    async with engine.connect() as conn:
+        conn = await conn.execution_options(isolation_level="REPEATABLE READ",
+                                            postgresql_readonly=True)
+        async with conn.begin():
+            yield conn

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Query
 from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from msa.db import snapshot
 from msa.problems import Conflict, NotFound
 from msa.sagas.engine import ACTIVE
 from msa.service import Runtime, get_runtime
@@ -50,7 +51,7 @@ async def list_sagas(
 @router.get("/audit")
 async def audit_sagas(rt: RuntimeDep) -> dict[str, Any]:
     """Counts by status, and sagas whose step history shows two drivers at once."""
-    async with rt.db.connect() as conn:
+    async with snapshot(rt.db) as conn:
         counts: dict[str, int] = dict((await conn.execute(
             select(saga.c.status, func.count()).group_by(saga.c.status))).tuples().all())
         overlapping = (await conn.execute(text(_OVERLAPS))).scalar_one()

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from catalog import adapters, handlers
 from catalog.domain import is_valid_isbn13, normalise_isbn
+from msa.db import snapshot
 from msa.idempotency import IdempotencyKey, run_idempotent
 from msa.principal import AdminUser
 from msa.problems import NotFound
@@ -127,6 +128,6 @@ async def books_by_id(rt: RuntimeDep,
 @internal.get("/audit")
 async def audit(rt: RuntimeDep) -> dict[str, Any]:
     """How many books, and the rating copied from reviews' events for each rated one."""
-    async with rt.db.connect() as conn:
+    async with snapshot(rt.db) as conn:
         return {"books": await adapters.count_books(conn),
                 "ratings": await adapters.ratings(conn)}

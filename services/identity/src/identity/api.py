@@ -19,6 +19,7 @@ from identity.domain import (
     normalise_email,
 )
 from msa.auth import jwks
+from msa.db import snapshot
 from msa.idempotency import IdempotencyKey, run_idempotent
 from msa.principal import CurrentUser, Forbidden
 from msa.service import Runtime, get_runtime
@@ -120,6 +121,6 @@ async def create_admin(body: NewUser, request: Request, key: IdempotencyKey,
 
 @internal.get("/audit")
 async def audit(rt: RuntimeDep) -> dict[str, int]:
-    async with rt.db.connect() as conn:
+    async with snapshot(rt.db) as conn:
         per_role = await adapters.count_users(conn)
     return {"users": sum(per_role.values()), "admins": per_role.get(ADMIN, 0)}

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from inventory import adapters, handlers
 from inventory.contracts import Reservation, ReservationOutcome, ReserveStock
+from msa.db import snapshot
 from msa.idempotency import IdempotencyKey, run_idempotent
 from msa.principal import AdminUser
 from msa.problems import NotFound
@@ -101,5 +102,5 @@ async def commit(reference: uuid.UUID, request: Request, key: IdempotencyKey,
 
 @internal.get("/audit")
 async def audit(rt: RuntimeDep) -> dict[str, Any]:
-    async with rt.db.connect() as conn:
+    async with snapshot(rt.db) as conn:
         return await adapters.audit(conn)

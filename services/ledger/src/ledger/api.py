@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from ledger import handlers
 from ledger.contracts import Reversal, Sale, SaleRequest
+from msa.db import snapshot
 from msa.idempotency import IdempotencyKey, run_idempotent
 from msa.principal import AdminUser
 from msa.service import Runtime, get_runtime
@@ -48,5 +49,5 @@ async def reverse_sale(reference: uuid.UUID, request: Request, key: IdempotencyK
 
 @internal.get("/audit")
 async def audit(rt: RuntimeDep) -> dict[str, Any]:
-    async with rt.db.connect() as conn:
+    async with snapshot(rt.db) as conn:
         return await handlers.audit(conn)

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from msa.db import snapshot
 from msa.idempotency import IdempotencyKey, run_idempotent
 from msa.principal import CurrentUser
 from msa.service import Runtime, get_runtime
@@ -60,6 +61,6 @@ async def mark_read(message_id: uuid.UUID, request: Request, user: CurrentUser,
 @internal.get("/audit")
 async def audit(rt: RuntimeDep) -> dict[str, Any]:
     """Messages per source event: the checker expects exactly one each."""
-    async with rt.db.connect() as conn:
+    async with snapshot(rt.db) as conn:
         events = await adapters.messages_per_event(conn)
     return {"messages": sum(e["count"] for e in events), "events": events}

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from msa.db import snapshot
 from msa.idempotency import IdempotencyKey, run_idempotent
 from msa.principal import CurrentUser
 from msa.problems import NotFound
@@ -114,5 +115,5 @@ async def get_order(order_id: uuid.UUID, rt: RuntimeDep, user: CurrentUser) -> d
 
 @internal.get("/audit")
 async def audit(rt: RuntimeDep) -> dict[str, Any]:
-    async with rt.db.connect() as conn:
+    async with snapshot(rt.db) as conn:
         return {"orders": await adapters.audit(conn)}

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from msa.db import snapshot
 from msa.idempotency import IdempotencyKey, Work, run_idempotent
 from msa.principal import CurrentUser, Principal
 from msa.service import Runtime, get_runtime
@@ -80,5 +81,5 @@ async def book_reviews(
 @internal.get("/audit")
 async def audit(rt: RuntimeDep) -> dict[str, Any]:
     """Counts, and per rated book the rating catalog should hold (its latest event)."""
-    async with rt.db.connect() as conn:
+    async with snapshot(rt.db) as conn:
         return {**await adapters.counts(conn), "ratings": await adapters.ratings(conn)}

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from msa.db import snapshot
 from msa.idempotency import IdempotencyKey, run_idempotent
 from msa.principal import CurrentUser
 from msa.service import Runtime, get_runtime
@@ -85,5 +86,5 @@ async def refund(reference: uuid.UUID, request: Request, key: IdempotencyKey,
 
 @internal.get("/audit")
 async def audit(rt: RuntimeDep) -> dict[str, Any]:
-    async with rt.db.connect() as conn:
+    async with snapshot(rt.db) as conn:
         return await adapters.audit(conn)
