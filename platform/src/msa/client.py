@@ -57,9 +57,10 @@ from msa.system import Edge
 
 
 def _remember_missing_sniffio() -> None:
-    # httpx's in-process (ASGI) transport tries `import sniffio` on every request; when
-    # sniffio is not installed, each failed import scans sys.path (~1 ms here). Marking it
-    # absent once makes the import fail at once (the documented `sys.modules[name] = None`).
+    # httpx's in-process (ASGI) transport and httpcore (when a response is closed) try
+    # `import sniffio` on every request; when sniffio is not installed, each failed import
+    # scans sys.path (~1 ms here; 7 % of orders' CPU under load). Marking it absent once
+    # makes the import fail at once (the documented `sys.modules[name] = None`).
     if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
         sys.modules["sniffio"] = None  # type: ignore[assignment]
 
@@ -90,8 +91,7 @@ class ServiceClient:
         """`auth` adds the caller's credentials to every request (see msa.service_auth)."""
         if not base_urls:
             raise ValueError(f"no address for service {target!r}")
-        if transport is not None:
-            _remember_missing_sniffio()
+        _remember_missing_sniffio()
         self.caller = caller
         self.target = target
         self.edge = edge = edge or Edge()
