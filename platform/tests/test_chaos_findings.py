@@ -6,7 +6,7 @@ import asyncpg
 import pytest
 from sqlalchemy.exc import DBAPIError
 
-from msa.messaging.inbox import _unreachable
+from msa.db import database_unreachable as _unreachable
 
 
 def wrapped(cause: BaseException) -> DBAPIError:

@@ -43,3 +43,17 @@ async def test_a_domain_problem_keeps_its_status_and_an_unexpected_error_hides_i
     crash = await get(app_raising(RuntimeError("secret internals")))
     assert crash.status_code == 500
     assert "secret" not in crash.text
+
+
+async def test_a_lost_database_connection_is_a_503_problem_not_a_500():
+    import asyncpg
+    from sqlalchemy.exc import DBAPIError
+
+    lost = DBAPIError("SELECT 1", {}, asyncpg.exceptions.ConnectionDoesNotExistError(
+        "connection was closed in the middle of operation"), connection_invalidated=True)
+    response = await get(app_raising(lost))
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "1"
+    assert "database is unreachable" in response.json()["detail"]
+    refused = await get(app_raising(ConnectionRefusedError(111, "connection refused")))
+    assert refused.status_code == 503

@@ -138,3 +138,21 @@ async def snapshot(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
                                             postgresql_readonly=True)
         async with conn.begin():
             yield conn
+
+
+def database_unreachable(exc: BaseException | None) -> bool:
+    """Whether `exc` (or what caused it) says the database could not be reached or was lost."""
+    import asyncpg
+    from sqlalchemy.exc import DBAPIError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, OSError | PoolTimeout | asyncpg.PostgresConnectionError
+                      | asyncpg.InterfaceError | asyncpg.exceptions.OperatorInterventionError):
+            return True
+        if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+            return True
+        exc = getattr(exc, "orig", None) or exc.__cause__ or exc.__context__
+        seen += 1
+    return False

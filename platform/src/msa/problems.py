@@ -136,6 +136,18 @@ def install_problem_handlers(app: FastAPI) -> None:
         )
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        from msa.db import database_unreachable
+
+        if database_unreachable(exc):
+            # the database is restarting or its link is down: no fault of the request,
+            # and its transaction did not commit unless the connection died in the commit
+            _log.warning("database unreachable on %s %s: %s", request.method,
+                         request.url.path, exc)
+            response = problem_response(
+                503, _TITLES[503], "the service's database is unreachable; try again (with "
+                "the same Idempotency-Key for a change)", request.url.path)
+            response.headers["Retry-After"] = "1"
+            return response
         _log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem_response(500, "Internal server error", None, request.url.path)
 

@@ -25,6 +25,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from msa import faults
+from msa.db import database_unreachable
 from msa.events import DLQ_SUBJECT_PREFIX, Event, event_class, stream_name
 from msa.metrics import DEAD_LETTERS
 from msa.tables import inbox
@@ -129,31 +130,13 @@ async def _handle(runtime: Runtime, sub: Subscription, consumer: str, msg: Msg) 
         raise
     except Exception as exc:
         # a database that is restarting is no fault of the message: retry, never dead-letter
-        if attempt >= sub.max_attempts and not _unreachable(exc):
+        if attempt >= sub.max_attempts and not database_unreachable(exc):
             _log.error("event %s failed %d times: dead-lettered", event_id, attempt,
                        exc_info=True)
             await _dead_letter(runtime, consumer, msg, f"{type(exc).__name__}: {exc}")
         else:
             _log.warning("event %s failed (attempt %d): %s", event_id, attempt, exc)
             await msg.nak(delay=min(0.2 * 2**attempt, 10.0))
-
-
-def _unreachable(exc: BaseException | None) -> bool:
-    """Whether `exc` (or what caused it) says the database could not be reached or was lost."""
-    import asyncpg
-    from sqlalchemy.exc import DBAPIError
-    from sqlalchemy.exc import TimeoutError as PoolTimeout
-
-    seen = 0
-    while exc is not None and seen < 10:
-        if isinstance(exc, OSError | PoolTimeout | asyncpg.PostgresConnectionError
-                      | asyncpg.InterfaceError | asyncpg.exceptions.OperatorInterventionError):
-            return True
-        if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-            return True
-        exc = getattr(exc, "orig", None) or exc.__cause__ or exc.__context__
-        seen += 1
-    return False
 
 
 async def _first_time(conn: AsyncConnection, consumer: str, event_id: uuid.UUID,
