@@ -315,3 +315,25 @@ async def leases_lost(url: str) -> float:
         text = (await http.get(f"{url}/metrics")).text
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
                if line.startswith("msa_saga_leases_lost_total{") and 'saga="checkout"' in line)
+
+
+async def customer_with_things(bookstore: Bookstore) -> tuple[Shopper, dict[str, str]]:
+    """A customer with an order, a message about it, books in the cart and a review;
+    (the customer, their ids: book_id, order_id, message_id, review_text)."""
+    book = await bookstore.new_book(copies=6)
+    owner = await bookstore.customer(credit=5000)
+    await owner.add_to_cart(book)
+    order = await owner.settled((await owner.checkout()).json()["id"])
+    for _ in range(200):
+        inbox = (await owner.call("GET", "/api/notifications")).json()["items"]
+        if inbox:
+            break
+        await asyncio.sleep(0.05)
+    assert inbox, "no message about the order arrived"
+    assert (await owner.add_to_cart(book, 2)).status_code == 200
+    review = await owner.call("PUT", f"/api/reviews/books/{book}/mine",
+                              {"rating": 4, "text": f"mine {uuid.uuid4().hex}"},
+                              key=uuid.uuid4().hex)
+    assert review.status_code == 200, review.text
+    return owner, {"order_id": order["id"], "message_id": inbox[0]["id"], "book_id": book,
+                   "review_text": review.json()["text"]}

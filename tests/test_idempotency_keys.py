@@ -8,7 +8,6 @@ be the platform's missing-key problem, and nothing may be written.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -16,7 +15,7 @@ from typing import Any
 from bookstore.invariants import CHECKS
 from msa.idempotency import MissingIdempotencyKey
 from tests.api_surface import Operation, documents, example, operations
-from tests.shop import PASSWORD, Bookstore, Shopper, new_isbn
+from tests.shop import PASSWORD, Bookstore, Shopper, customer_with_things, new_isbn
 
 EXEMPT = {
     "POST /api/identity/login": "issues tokens: a stored answer would hold secrets",
@@ -45,22 +44,10 @@ BODIES: dict[str, Callable[[Things], Any]] = {
 
 
 async def _owner_with_things(bookstore: Bookstore) -> tuple[Shopper, Things]:
-    """A customer with an order, an unread message about it, a full cart and a review."""
-    book = await bookstore.new_book(copies=6)
-    owner = await bookstore.customer(credit=5000)
-    await owner.add_to_cart(book)
-    order = await owner.settled((await owner.checkout()).json()["id"])
-    for _ in range(200):
-        inbox = (await owner.call("GET", "/api/notifications")).json()["items"]
-        if inbox:
-            break
-        await asyncio.sleep(0.05)
-    assert inbox, "no message about the order arrived"
-    assert (await owner.add_to_cart(book, 2)).status_code == 200
-    review = await owner.call("PUT", f"/api/reviews/books/{book}/mine", {"rating": 5})
-    assert review.status_code == 200, review.text
-    return owner, {"book_id": book, "order_id": order["id"], "message_id": inbox[0]["id"],
-                   "email": f"never-{uuid.uuid4().hex[:10]}@example.com"}
+    """A customer with an order, an unread message about it, a full cart and a review,
+    and an email address nobody has."""
+    owner, things = await customer_with_things(bookstore)
+    return owner, {**things, "email": f"never-{uuid.uuid4().hex[:10]}@example.com"}
 
 
 async def _seen(bookstore: Bookstore, owner: Shopper, things: Things) -> Any:

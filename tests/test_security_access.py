@@ -10,12 +10,11 @@ Every operation comes from the services' OpenAPI documents (`tests.api_surface`)
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from typing import Any
 
 from tests.api_surface import Operation, documents, example, operations, resolve
-from tests.shop import Bookstore, Shopper
+from tests.shop import Bookstore, Shopper, customer_with_things
 
 OWNED_IDS = {"order_id", "message_id"}
 """Path parameters naming a customer's own object: B with A's gets exactly 404."""
@@ -25,26 +24,6 @@ OBJECT_IDS = OWNED_IDS | SHARED_IDS
 """Path parameters whose values the test has for customer A; a new kind must be added here
 (a review id, say, to OWNED_IDS, with A's value from `customer_with_things`)."""
 READ_ONLY = ["id", "user_id", "role", "status", "balance_cents", "created_at", "total_cents"]
-
-
-async def customer_with_things(bookstore: Bookstore) -> tuple[Shopper, dict[str, str]]:
-    """Customer A with an order, a message about it, an item in the cart and a review."""
-    book = await bookstore.new_book(copies=5)
-    owner = await bookstore.customer(credit=5000)
-    await owner.add_to_cart(book)
-    order = await owner.settled((await owner.checkout()).json()["id"])
-    for _ in range(200):
-        inbox = (await owner.call("GET", "/api/notifications")).json()["items"]
-        if inbox:
-            break
-        await asyncio.sleep(0.05)
-    await owner.add_to_cart(book, 2)
-    review = await owner.call("PUT", f"/api/reviews/books/{book}/mine",
-                              {"rating": 4, "text": f"mine {uuid.uuid4().hex}"},
-                              key=uuid.uuid4().hex)
-    assert review.status_code == 200, review.text
-    return owner, {"order_id": order["id"], "message_id": inbox[0]["id"], "book_id": book,
-                   "review_text": review.json()["text"]}
 
 
 def _traces_of(owner: Shopper, ids: dict[str, str]) -> list[str]:
