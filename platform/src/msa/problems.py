@@ -141,13 +141,8 @@ def install_problem_handlers(app: FastAPI) -> None:
         if database_unreachable(exc):
             # the database is restarting or its link is down: no fault of the request,
             # and its transaction did not commit unless the connection died in the commit
-            _log.warning("database unreachable on %s %s: %s", request.method,
-                         request.url.path, exc)
-            response = problem_response(
-                503, _TITLES[503], "the service's database is unreachable; try again (with "
-                "the same Idempotency-Key for a change)", request.url.path)
-            response.headers["Retry-After"] = "1"
-            return response
+            return _try_again(request, 503, exc, "the service's database is unreachable; try "
+                              "again (with the same Idempotency-Key for a change)")
         _log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem_response(500, "Internal server error", None, request.url.path)
 
@@ -158,15 +153,21 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def on_dependency(request: Request, exc: Exception) -> JSONResponse:
         # a call to another service failed and nothing here handled it: the caller may
         # retry later, so say so instead of a bare 500
-        status = 504 if isinstance(exc, ServiceTimeout) else 503
-        _log.warning("dependency failed on %s %s: %s", request.method, request.url.path, exc)
-        response = problem_response(status, _TITLES[status], str(exc), request.url.path)
-        response.headers["Retry-After"] = "1"
-        return response
+        return _try_again(request, 504 if isinstance(exc, ServiceTimeout) else 503, exc,
+                          str(exc))
 
     app.add_exception_handler(ServiceUnavailable, on_dependency)
     app.add_exception_handler(ServiceTimeout, on_dependency)
     app.add_exception_handler(Exception, on_unexpected)
+
+
+def _try_again(request: Request, status: int, exc: Exception, detail: str) -> JSONResponse:
+    """A 503/504 problem with `Retry-After`: something this service needs is away."""
+    _log.warning("%s on %s %s: %s", _TITLES[status].lower(), request.method,
+                 request.url.path, exc)
+    response = problem_response(status, _TITLES[status], detail, request.url.path)
+    response.headers["Retry-After"] = "1"
+    return response
 
 
 _TITLES = {
