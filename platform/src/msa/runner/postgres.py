@@ -33,6 +33,9 @@ SETTINGS = {
     "max_connections": "200",
     "shared_buffers": "128MB",
     "unix_socket_permissions": "0700",
+    # statement counts per database (the checkout's statement budget is read from it)
+    "shared_preload_libraries": "'pg_stat_statements'",
+    "pg_stat_statements.track": "all",
 }
 StopMode = Literal["smart", "fast", "immediate"]
 _SOCKET_PATH_LIMIT = 100  # sun_path is 108 bytes; keep a margin
