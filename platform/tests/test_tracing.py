@@ -86,6 +86,7 @@ async def back_hello(request: Request) -> dict[str, Any]:
 async def store_now(rt: RuntimeDep) -> dict[str, Any]:
     async with rt.db.connect() as conn:
         value = (await conn.execute(text("SELECT 41 + 1"))).scalar()
+        await conn.execute(text("SELECT 1"))
     return {"value": value}
 
 
@@ -147,16 +148,18 @@ async def test_an_incoming_traceparent_is_continued():
     assert span["name"] == "GET /api/front/ping"
 
 
-async def test_statements_are_database_spans_under_the_request(msa_postgres):
+async def test_a_transaction_is_one_database_span_under_the_request(msa_postgres):
     async with running(database_url=msa_postgres.create_database()) as front:
         response = await front.get("/api/front/stored")
     assert response.json() == {"value": 42}
     server = next(s for s in tracing.finished_spans("store")
                   if s["name"] == "GET /internal/store/now")
-    query = next(s for s in tracing.finished_spans("store", server["trace_id"])
-                 if s["attributes"].get("db.statement") == "SELECT 41 + 1")
-    assert query["parent_span_id"] == server["span_id"]
-    assert query["attributes"]["db.operation"] == "SELECT"
+    [transaction] = [s for s in tracing.finished_spans("store", server["trace_id"])
+                     if s["kind"] == "client"]
+    assert transaction["parent_span_id"] == server["span_id"]
+    assert transaction["attributes"]["db.statement"] == "SELECT 41 + 1"
+    assert transaction["attributes"]["db.statements"] == 2  # and the second query
+    assert transaction["attributes"]["db.operation"] == "ROLLBACK"  # a read, never committed
 
 
 async def test_the_callee_gets_the_deadline_and_refuses_an_expired_one():

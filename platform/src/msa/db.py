@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import asyncpg
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -34,12 +35,12 @@ def asyncpg_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def create_engine(url: str, pool_size: int = 10, application_name: str = "msa") -> AsyncEngine:
+def create_engine(url: str, pool_size: int = 20, application_name: str = "msa") -> AsyncEngine:
     """One engine per service, one pool: connections are kept, not made per request.
 
     Overflow connections are closed as soon as they are returned, so a burst past
-    the pool pays a connection set-up each time (TCP, SCRAM, and TLS negotiation
-    if tried): the pool itself is sized for the usual concurrency, the overflow
+    the pool pays a connection set-up each time (TCP, SCRAM, a new PostgreSQL
+    backend): the pool itself is sized for the usual concurrency and the overflow
     is kept small. On loopback TLS is not attempted (asyncpg tries it by default),
     unless the URL asks for it.
     """
@@ -54,11 +55,28 @@ def create_engine(url: str, pool_size: int = 10, application_name: str = "msa") 
     return create_async_engine(
         asyncpg_url(url),
         pool_size=pool_size,
-        max_overflow=max(2, pool_size // 2),
+        max_overflow=max(2, pool_size // 4),
         pool_timeout=10,
         pool_recycle=1800,
         connect_args=connect_args,
     )
+
+
+async def driver(conn: AsyncConnection) -> asyncpg.Connection:
+    """The asyncpg connection under `conn`, inside `conn`'s transaction.
+
+    The hot paths (idempotency, outbox, saga bookkeeping, the checkout's steps) run
+    their statements on asyncpg directly: a prepared asyncpg statement costs about a
+    quarter of a SQLAlchemy Core one. They share the caller's transaction, so what
+    they write commits or rolls back with everything else. SQLAlchemy begins its
+    transaction lazily, at the first statement; when that has not happened yet it
+    is begun here, so a raw statement can never run outside it.
+    """
+    raw = await conn.get_raw_connection()
+    adapted = raw.dbapi_connection
+    if conn.in_transaction() and getattr(adapted, "_transaction", True) is None:
+        await adapted._start_transaction()  # type: ignore[union-attr]
+    return adapted._connection  # type: ignore[union-attr]
 
 
 async def migrate(engine: AsyncEngine, service_migrations: Path | None) -> None:

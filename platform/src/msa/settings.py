@@ -50,7 +50,7 @@ class ServiceSettings(BaseSettings):
     data_dir: str | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     shutdown_grace: float = Field(default=10.0, gt=0, le=300)
-    db_pool_size: int = Field(default=10, ge=1, le=100)
+    db_pool_size: int = Field(default=20, ge=1, le=100)
     version: str = "0.1.0"
     git_sha: str = "unknown"
     faults: str = Field(default="", description="test-only fault points; refused in production")

@@ -1,11 +1,17 @@
-"""Database spans: one client span per SQL statement, from SQLAlchemy's engine events.
+"""Database spans: one client span per transaction, from SQLAlchemy's engine events.
+
+A span per statement cost more than the statements it described (a checkout ran
+~100 of them), so a transaction is the unit: the span opens when the transaction
+begins, names its first statement in `db.statement`, counts the statements that
+went through SQLAlchemy, and ends with the commit or rollback (`db.operation`).
+Statements the hot paths send on the asyncpg driver directly (`msa.db.driver`)
+belong to the same transaction and so to the same span.
 
 Listens on the sync engine behind the service's AsyncEngine (SQLAlchemy runs
 the async driver in a greenlet that shares the caller's context, so the current
-span is the request's). A statement outside any trace (the outbox relay's and
+span is the request's). A transaction outside any trace (the outbox relay's and
 the saga recovery's polling, the metrics refresher) gets no span: background
-loops would otherwise fill the ring with noise. SAVEPOINT / RELEASE get none either:
-they are a tenth of a checkout's statements and say nothing an operator needs.
+loops would otherwise fill the ring with noise.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from opentelemetry import trace
-from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.trace import Span, SpanKind, StatusCode
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -21,11 +27,12 @@ from msa.tracing import tracer_for
 
 STATEMENT_CHARS = 300
 _SPAN = "_msa_span"
+_COUNT = "_msa_statements"
 _SKIPPED = frozenset({"SAVEPOINT", "RELEASE"})  # bookkeeping of nested transactions
 
 
 def instrument_engine(engine: AsyncEngine, service: str) -> None:
-    """Trace the statements `engine` runs for `service` (no-op when tracing is off)."""
+    """Trace the transactions `engine` runs for `service` (no-op when tracing is off)."""
     tracer = tracer_for(service)
     if tracer is None:
         return
@@ -33,32 +40,43 @@ def instrument_engine(engine: AsyncEngine, service: str) -> None:
     database = engine.url.database or "db"
     base = {"db.system": "postgresql", "db.name": database}
 
+    def began(conn: Any) -> None:
+        if trace.get_current_span().get_span_context().is_valid:
+            conn.info[_SPAN] = tracer.start_span(f"transaction {database}",
+                                                 kind=SpanKind.CLIENT, attributes=base)
+            conn.info[_COUNT] = 0
+
     def before(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
                executemany: bool) -> None:
-        if context is None or not trace.get_current_span().get_span_context().is_valid:
+        span = conn.info.get(_SPAN)
+        if span is None:
             return
-        operation = statement.lstrip()[:16].split(None, 1)[0].upper() if statement else "SQL"
-        if operation in _SKIPPED:
-            return
-        span = tracer.start_span(f"{operation} {database}", kind=SpanKind.CLIENT, attributes={
-            **base, "db.operation": operation, "db.statement": statement[:STATEMENT_CHARS]})
-        setattr(context, _SPAN, span)
+        count = conn.info[_COUNT]
+        if count == 0:
+            operation = statement.lstrip()[:16].split(None, 1)[0].upper() if statement else ""
+            if operation in _SKIPPED:
+                return
+            span.set_attribute("db.statement", statement[:STATEMENT_CHARS])
+        conn.info[_COUNT] = count + 1
 
-    def after(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
-              executemany: bool) -> None:
-        span = getattr(context, _SPAN, None)
-        if span is not None:
-            span.end()
-            setattr(context, _SPAN, None)
+    def ended(outcome: str) -> Any:
+        def end(conn: Any) -> None:
+            span: Span | None = conn.info.pop(_SPAN, None)
+            if span is not None:
+                span.set_attribute("db.operation", outcome)
+                span.set_attribute("db.statements", conn.info.pop(_COUNT, 0))
+                span.end()
+        return end
 
     def failed(exception_context: Any) -> None:
-        span = getattr(exception_context.execution_context, _SPAN, None)
+        conn = exception_context.connection
+        span = conn.info.get(_SPAN) if conn is not None else None
         if span is not None:
             error = exception_context.original_exception
             span.set_status(StatusCode.ERROR, f"{type(error).__name__}: {error}"[:200])
-            span.end()
-            setattr(exception_context.execution_context, _SPAN, None)
 
+    event.listen(sync_engine, "begin", began)
     event.listen(sync_engine, "before_cursor_execute", before)
-    event.listen(sync_engine, "after_cursor_execute", after)
+    event.listen(sync_engine, "commit", ended("COMMIT"))
+    event.listen(sync_engine, "rollback", ended("ROLLBACK"))
     event.listen(sync_engine, "handle_error", failed)

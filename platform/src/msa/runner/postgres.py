@@ -30,7 +30,7 @@ SETTINGS = {
     "listen_addresses": f"'{HOST}'",
     "fsync": "on",
     "synchronous_commit": "on",
-    "max_connections": "200",
+    "max_connections": "400",
     "shared_buffers": "128MB",
     "unix_socket_permissions": "0700",
     # statement counts per database (the checkout's statement budget is read from it)
