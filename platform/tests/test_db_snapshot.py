@@ -1,12 +1,15 @@
-"""An audit read made of several queries sees one moment, and writes nothing."""
+"""An audit read made of several queries sees one moment, and writes nothing; raw
+driver statements belong to the SQLAlchemy transaction they run in."""
 
 from __future__ import annotations
+
+import contextlib
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 
-from msa.db import create_engine, snapshot
+from msa.db import create_engine, driver, snapshot
 
 
 async def test_a_snapshot_does_not_see_a_commit_made_between_its_queries(msa_postgres):
@@ -25,5 +28,29 @@ async def test_a_snapshot_does_not_see_a_commit_made_between_its_queries(msa_pos
                 await audit.execute(sa.text("DELETE FROM stock"))
         async with snapshot(engine) as later:
             assert (await later.execute(sa.text("SELECT available FROM stock"))).scalar() == 2
+    finally:
+        await engine.dispose()
+
+
+async def test_driver_statements_share_the_transaction_and_roll_back_with_it(msa_postgres):
+    engine = create_engine(msa_postgres.create_database(), pool_size=2)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(sa.text("CREATE TABLE kept (n int)"))
+        with contextlib.suppress(RuntimeError):
+            async with engine.begin() as conn:
+                raw = await driver(conn)  # before any SQLAlchemy statement
+                await raw.execute("INSERT INTO kept VALUES (1)")
+                await conn.execute(sa.text("INSERT INTO kept VALUES (2)"))
+                raise RuntimeError("undo both")
+        async with engine.connect() as conn:
+            raw = await driver(conn)  # no explicit begin: still one transaction
+            await raw.execute("INSERT INTO kept VALUES (3)")
+            await conn.rollback()
+        async with engine.begin() as conn:
+            raw = await driver(conn)
+            await raw.execute("INSERT INTO kept VALUES (4)")
+        async with engine.connect() as conn:
+            assert (await conn.execute(sa.text("SELECT array_agg(n) FROM kept"))).scalar() == [4]
     finally:
         await engine.dispose()

@@ -70,11 +70,14 @@ async def driver(conn: AsyncConnection) -> asyncpg.Connection:
     quarter of a SQLAlchemy Core one. They share the caller's transaction, so what
     they write commits or rolls back with everything else. SQLAlchemy begins its
     transaction lazily, at the first statement; when that has not happened yet it
-    is begun here, so a raw statement can never run outside it.
+    is begun here, so a raw statement can never run outside it (on a connection
+    not yet in a transaction one is begun, as SQLAlchemy's autobegin would).
     """
+    if not conn.in_transaction():
+        await conn.begin()  # as SQLAlchemy's own first statement would (autobegin)
     raw = await conn.get_raw_connection()
     adapted = raw.dbapi_connection
-    if conn.in_transaction() and getattr(adapted, "_transaction", True) is None:
+    if adapted._transaction is None:  # type: ignore[union-attr]
         await adapted._start_transaction()  # type: ignore[union-attr]
     return adapted._connection  # type: ignore[union-attr]
 

@@ -11,9 +11,10 @@ so a request either happened once with its response stored, or not at all.
                                     lambda conn: handlers.top_up(conn, body), status=201)
 
 A concurrent repeat waits on the key's row until the first commits, then gets its
-response. The same key with a different request gets 422. A `Problem` raised by
-the work (a definite business refusal, e.g. 409 not enough credit) is stored too:
-the refusal is the answer to that key. Unexpected errors store nothing.
+response (its own work rolled back). The same key with a different request gets
+422. A `Problem` raised by the work (a definite business refusal, e.g. 409 not
+enough credit) is stored too: the refusal is the answer to that key. Unexpected
+errors store nothing.
 """
 
 from __future__ import annotations
@@ -27,11 +28,11 @@ from fastapi import Depends, Header, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from msa import faults
+from msa.db import driver
 from msa.problems import PROBLEM_JSON, Problem
 from msa.service import Runtime
 from msa.tables import idempotency
@@ -76,33 +77,77 @@ async def run_idempotent(
     """Run `work` once per (endpoint, principal, key) and store its response.
 
     The principal defaults to the acting user, so two users' keys never collide.
+
+    The work runs first and the key is stored after it, with the response, in the
+    same transaction: one statement of bookkeeping on the way that matters. A
+    repeat that arrives while the first is in flight blocks on the key's row until
+    the first commits, then rolls its own work back and answers the stored
+    response; a repeat of a stored key does the same. A `Problem` from the work
+    rolls the work back and stores the refusal in a transaction of its own.
     """
     principal = principal or request.headers.get("x-user-id", "")
     scope = f"{request.method} {_route(request)} {principal}".strip()
     request_hash = _hash(request, body)
-    async with runtime.db.begin() as conn:
-        claimed = (await conn.execute(
-            pg_insert(idempotency)
-            .values(scope=scope, key=key, request_hash=request_hash, status_code=0,
-                    response=None)
-            .on_conflict_do_nothing()
-            .returning(idempotency.c.key)
-        )).first()
-        if claimed is None:
-            return await _stored(conn, scope, key, request_hash)
-        try:
-            async with conn.begin_nested():
-                result = await work(conn)
+    try:
+        async with runtime.db.begin() as conn:
+            result = await work(conn)
             code, payload, media = status, jsonable_encoder(result), "application/json"
-        except Problem as problem:
-            code, payload, media = problem.status, problem.body(request.url.path), PROBLEM_JSON
-        await conn.execute(
-            update(idempotency)
-            .where(idempotency.c.scope == scope, idempotency.c.key == key)
-            .values(status_code=code, response=payload)
-        )
+            if not await _store(conn, scope, key, request_hash, code, payload):
+                raise _AlreadyStored
+    except _AlreadyStored:
+        return await _replay(runtime, scope, key, request_hash)
+    except Problem as problem:
+        code, payload, media = problem.status, problem.body(request.url.path), PROBLEM_JSON
+        async with runtime.db.begin() as conn:
+            if not await _store(conn, scope, key, request_hash, code, payload):
+                return await _stored(conn, scope, key, request_hash)
+    except Exception:
+        # the work may have failed only because an earlier request with this key did
+        # the same thing first (a unique row it wrote): then that request's answer holds
+        stored = await _replay_if_stored(runtime, scope, key, request_hash)
+        if stored is None:
+            raise
+        return stored
     faults.point("idempotency.after_commit")  # the effect is stored; the caller never hears
     return _answer(payload, code, media, {})
+
+
+class _AlreadyStored(Exception):
+    """The key was stored by an earlier request: this one's work is rolled back."""
+
+
+_STORE = (
+    "INSERT INTO msa_idempotency (scope, key, request_hash, status_code, response) "
+    "VALUES ($1, $2, $3, $4, $5::jsonb) ON CONFLICT DO NOTHING RETURNING true"
+)
+
+
+async def _store(conn: AsyncConnection, scope: str, key: str, request_hash: str, code: int,
+                 payload: Any) -> bool:
+    """Store the key with its response; False when another request stored it first."""
+    raw = await driver(conn)
+    return bool(await raw.fetchval(_STORE, scope, key, request_hash, code,
+                                   json.dumps(payload, separators=(",", ":"))))
+
+
+async def _replay(runtime: Runtime, scope: str, key: str, request_hash: str) -> JSONResponse:
+    async with runtime.db.connect() as conn:
+        return await _stored(conn, scope, key, request_hash)
+
+
+async def _replay_if_stored(runtime: Runtime, scope: str, key: str,
+                            request_hash: str) -> JSONResponse | None:
+    try:
+        async with runtime.db.connect() as conn:
+            found = (await conn.execute(
+                select(idempotency.c.key)
+                .where(idempotency.c.scope == scope, idempotency.c.key == key)
+            )).first()
+            return None if found is None else await _stored(conn, scope, key, request_hash)
+    except Problem:
+        raise
+    except Exception:
+        return None  # the original error says more
 
 
 class _NoContent(JSONResponse):

@@ -23,15 +23,16 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
 import asyncpg
-from sqlalchemy import insert, text, update
+from sqlalchemy import text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from msa import faults
+from msa.db import driver
 from msa.errors import ConfigError
 from msa.events import Event
 from msa.tables import outbox
-from msa.tracing import producer_span
+from msa.tracing import inject_headers, producer_span
 
 if TYPE_CHECKING:
     from msa.service import Runtime
@@ -67,20 +68,17 @@ async def emit(conn: AsyncConnection, event: Event, *, aggregate: str | None = N
                           ".publishes in system.toml does not list")
     event_id = event_id or uuid.uuid4()
     headers: dict[str, str] = {}
-    from msa.tracing import inject_headers
-
     inject_headers(headers)
-    await conn.execute(
-        insert(outbox).values(
-            event_id=event_id,
-            event_type=event.type,
-            aggregate=aggregate or event.aggregate(),
-            payload=event.model_dump(mode="json"),
-            headers=headers,
-            attempts=0,
-        )
-    )
+    raw = await driver(conn)
+    await raw.execute(_INSERT, event_id, event.type, aggregate or event.aggregate(),
+                      event.model_dump_json(), json.dumps(headers, separators=(",", ":")))
     return event_id
+
+
+_INSERT = (
+    "INSERT INTO msa_outbox (event_id, event_type, aggregate, payload, headers, attempts) "
+    "VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, 0)"
+)
 
 
 async def republish(conn: AsyncConnection, first_id: int, last_id: int) -> int:
