@@ -82,6 +82,18 @@ async def driver(conn: AsyncConnection) -> asyncpg.Connection:
     return adapted._connection  # type: ignore[union-attr]
 
 
+@asynccontextmanager
+async def autocommit(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connection]:
+    """A pooled asyncpg connection whose statements each commit on their own.
+
+    For bookkeeping that is one statement (a saga's step record and state change,
+    written together by one statement): one round trip, no BEGIN and COMMIT.
+    """
+    async with engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        yield raw.dbapi_connection._connection  # type: ignore[union-attr]
+
+
 async def migrate(engine: AsyncEngine, service_migrations: Path | None) -> None:
     """Bring the platform tables and then the service's tables to their newest revision."""
     async with engine.connect() as conn:

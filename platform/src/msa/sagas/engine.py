@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import json
 import logging
 import os
 import random
@@ -14,11 +16,12 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import Counter
-from sqlalchemy import func, insert, literal_column, select, update
+from sqlalchemy import func, literal_column, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from msa import deadline, faults, tracing
 from msa.client import RemoteProblem, ServiceCallError
+from msa.db import autocommit, driver
 from msa.metrics import (
     SAGA_STEP_FAILURES,
     SAGA_STEP_LATENCY,
@@ -28,7 +31,6 @@ from msa.metrics import (
 )
 from msa.sagas.definition import SagaContext, SagaDefinition, Step, StepFailed
 from msa.tables import saga as saga_table
-from msa.tables import saga_step
 
 if TYPE_CHECKING:
     from msa.service import Runtime
@@ -90,10 +92,8 @@ class SagaEngine:
         tracing.inject_headers(trace_context)  # a resumed saga continues its trace
         if trace_context:
             data = {**data, "_trace": trace_context}
-        await conn.execute(insert(saga_table).values(
-            id=saga_id, saga_type=name, status="running", step=0, data=data, owner=self.owner,
-            lease_until=func.now() + _seconds(definition.lease), fence=1, attempts=0,
-        ))
+        raw = await driver(conn)
+        await raw.execute(_START, saga_id, name, _json(data), self.owner, definition.lease)
         SAGAS_STARTED.labels(self.runtime.name, name).inc()
         return saga_id
 
@@ -224,64 +224,65 @@ class SagaEngine:
                 return await self._fail(definition, state, step, reason, started, "deadline")
             return await self._retry_later(state, step, "action", _reason(exc), started)
         faults.point(f"saga.{step.name}.done")  # the step took effect; not yet recorded
-        async with self.runtime.db.begin() as conn:
-            return await self._advance(conn, definition, state, step, result, started)
+        if definition.on_completed and state.step + 1 >= len(definition.steps):
+            async with self.runtime.db.begin() as conn:
+                return await self._advance(conn, definition, state, step, result, started)
+        return await self._advance(None, definition, state, step, result, started)
 
     async def _backward(self, definition: SagaDefinition, state: _State) -> _State:
         if state.step < 0:
             async with self.runtime.db.begin() as conn:
-                await self._write(conn, state, status="compensated", step=-1)
+                state.status = "compensated"
+                await self._save(conn, state)
                 if definition.on_compensated:
                     ctx = self._context(state, definition.steps[0], undo=True, conn=conn)
                     await definition.on_compensated(conn, ctx, state.error or "")
             SAGAS_ENDED.labels(self.runtime.name, definition.name, "compensated").inc()
-            state.status = "compensated"
             return state
         step = definition.steps[state.step]
         started = time.monotonic()
         if step.compensation is None or SKIP_COMPENSATION:
-            async with self.runtime.db.begin() as conn:
-                await self._write(conn, state, step=state.step - 1)
+            await self._save(None, _moved(state, step=state.step - 1))
             state.step -= 1
             return state
         ctx = self._context(state, step, undo=True)
+        undone = _moved(state, step=state.step - 1, attempts=0)
+        record = (step.name, "compensation", "ok", None)
         try:
             if step.local:
                 async with self.runtime.db.begin() as conn:
                     ctx.conn = conn
                     await step.compensation(ctx)
-                    await self._record(conn, state, step, "compensation", "ok", None)
-                    await self._write(conn, state, step=state.step - 1, attempts=0)
+                    await self._save(conn, undone, record)
             else:
                 await step.compensation(ctx)
                 faults.point(f"saga.{step.name}.undone")
-                async with self.runtime.db.begin() as conn:
-                    await self._record(conn, state, step, "compensation", "ok", None)
-                    await self._write(conn, state, step=state.step - 1, attempts=0)
+                await self._save(None, undone, record)
         except (StepFailed, ServiceCallError) as exc:
             # compensations must succeed eventually: retry, never give up
             return await self._retry_later(state, step, "compensation", _reason(exc), started)
         self._observe(definition, step, "compensation", "ok", started)
-        state.step -= 1
-        state.attempts = 0
-        return state
+        return undone
 
-    async def _advance(self, conn: AsyncConnection, definition: SagaDefinition, state: _State,
-                       step: Step, result: dict[str, Any] | None, started: float) -> _State:
+    async def _advance(self, conn: AsyncConnection | None, definition: SagaDefinition,
+                       state: _State, step: Step, result: dict[str, Any] | None,
+                       started: float) -> _State:
+        """Record the step done and move to the next one, in one statement
+        (within `conn`'s transaction, or on its own when `conn` is None)."""
         data = {**state.data, step.name: result or {}}
         data.pop("_step_started", None)
         done = state.step + 1 >= len(definition.steps)
-        await self._record(conn, state, step, "action", "ok", None)
-        await self._write(conn, state, status="completed" if done else "running",
+        advanced = _moved(state, status="completed" if done else "running",
                           step=state.step + 1, data=data, attempts=0)
-        state.data, state.step, state.attempts = data, state.step + 1, 0
+        await self._save(conn, advanced, (step.name, "action", "ok", None))
         if done:
-            state.status = "completed"
             if definition.on_completed:
-                await definition.on_completed(conn, self._context(state, step, conn=conn), "")
+                assert conn is not None
+                await definition.on_completed(conn, self._context(advanced, step, conn=conn),
+                                              "")
             SAGAS_ENDED.labels(self.runtime.name, definition.name, "completed").inc()
         self._observe(definition, step, "action", "ok", started)
-        return state
+        return advanced
 
     async def _fail(self, definition: SagaDefinition, state: _State, step: Step, reason: str,
                     started: float, cause: str) -> _State:
@@ -292,72 +293,67 @@ class SagaEngine:
         """
         self._observe(definition, step, "action", "failed", started)
         SAGA_STEP_FAILURES.labels(self.runtime.name, definition.name, step.name, cause).inc()
-        async with self.runtime.db.begin() as conn:
-            await self._record(conn, state, step, "action", "failed", reason)
-            if definition.pivot_passed(state.step):
-                await self._write(conn, state, status="failed", error=reason)
-                state.status = "failed"
-                SAGAS_ENDED.labels(self.runtime.name, definition.name, "failed").inc()
-            else:
-                # the failed step itself may have taken effect (a late arrival): undo it too
-                await self._write(conn, state, status="compensating", error=reason, attempts=0)
-                state.status = "compensating"
-        state.error = reason
-        state.attempts = 0
-        return state
+        if definition.pivot_passed(state.step):
+            failed = _moved(state, status="failed", error=reason, attempts=0)
+            SAGAS_ENDED.labels(self.runtime.name, definition.name, "failed").inc()
+        else:
+            # the failed step itself may have taken effect (a late arrival): undo it too
+            failed = _moved(state, status="compensating", error=reason, attempts=0)
+        await self._save(None, failed, (step.name, "action", "failed", reason))
+        return failed
 
     async def _retry_later(self, state: _State, step: Step, direction: str, reason: str,
                            started: float) -> _State:
         definition = self.definitions[state.name]
         self._observe(definition, step, direction, "retry", started)
-        state.attempts += 1
-        delay = min(2.0, 0.05 * 2 ** min(state.attempts, 8)) * random.uniform(0.5, 1.5)
-        async with self.runtime.db.begin() as conn:
-            await self._write(conn, state, attempts=state.attempts, data=state.data,
-                              error=f"retrying {step.name}: {reason}" if direction == "action"
-                              else state.error,
-                              next_attempt_at=func.now() + _seconds(delay))
+        attempts = state.attempts + 1
+        delay = min(2.0, 0.05 * 2 ** min(attempts, 8)) * random.uniform(0.5, 1.5)
+        error = f"retrying {step.name}: {reason}" if direction == "action" else state.error
+        # what is written: the error shows why it waits; `state.error` keeps the reason
+        # the saga compensates for (the end state's reason)
+        await self._save(None, _moved(state, attempts=attempts, error=error), delay=delay)
+        state.attempts = attempts
         await asyncio.sleep(delay)
         return state
 
     # -- persistence ---------------------------------------------------------
 
     async def _load(self, saga_id: uuid.UUID, fence: int) -> _State | None:
-        async with self.runtime.db.connect() as conn:
-            row = (await conn.execute(select(saga_table).where(
-                saga_table.c.id == saga_id, saga_table.c.owner == self.owner,
-                saga_table.c.fence == fence))).mappings().first()
+        async with autocommit(self.runtime.db) as raw:
+            row = await raw.fetchrow(_LOAD, saga_id, self.owner, fence)
         if row is None:
             return None
-        return _State(row["id"], row["saga_type"], row["status"], row["step"], dict(row["data"]),
-                      row["error"], row["attempts"], row["fence"])
+        return _State(row["id"], row["saga_type"], row["status"], row["step"],
+                      json.loads(row["data"]), row["error"], row["attempts"], row["fence"])
 
-    async def _write(self, conn: AsyncConnection, state: _State, **values: Any) -> None:
-        """Update the saga, only if this driver still holds it (owner and fence).
+    async def _save(self, conn: AsyncConnection | None, state: _State,
+                    record: tuple[str, str, str, str | None] | None = None,
+                    delay: float = 0.0) -> None:
+        """Write the saga's state, and the step record if given, in ONE statement —
+        only if this driver still holds the saga (owner and fence).
 
-        Every write also renews the lease for one more step, so driving a saga
-        costs one transaction per step and no separate lease round trips.
+        Inside `conn`'s transaction, or on its own (one round trip) when `conn` is
+        None. Every write also renews the lease for one more step, so driving a
+        saga costs one statement per step and no separate lease round trips.
+        `delay` holds a retry back from the recovery loop for that long.
         """
         lease = self.definitions[state.name].lease
-        result = await conn.execute(
-            update(saga_table)
-            .where(saga_table.c.id == state.id, saga_table.c.owner == self.owner,
-                   saga_table.c.fence == state.fence)
-            .values(**values, lease_until=func.now() + _seconds(lease), updated_at=func.now())
-        )
-        if result.rowcount != 1:
+        args = [state.id, self.owner, state.fence, state.status, state.step,
+                _json(state.data), state.error, state.attempts, delay, lease]
+        statement = _SAVE
+        if record is not None:
+            statement = _SAVE_AND_RECORD
+            args += [*record, datetime.now(UTC)]
+        if conn is None:
+            async with autocommit(self.runtime.db) as raw:
+                saved = await raw.fetchval(statement, *args)
+        else:
+            saved = await (await driver(conn)).fetchval(statement, *args)
+        if not saved:
             SAGA_LEASES_LOST.labels(self.runtime.name, state.name).inc()
             _log.warning("saga %s: lease lost (fence %d is no longer %s's); nothing recorded",
                          state.id, state.fence, self.owner)
             raise _LeaseLost
-
-    async def _record(self, conn: AsyncConnection, state: _State, step: Step, direction: str,
-                      outcome: str, detail: str | None) -> None:
-        await conn.execute(insert(saga_step).values(
-            saga_id=state.id, step=step.name, direction=direction, outcome=outcome,
-            detail=detail, driver=self.owner, fence=state.fence,
-            started_at=datetime.now(UTC),
-        ))
 
     def _context(self, state: _State, step: Step, undo: bool = False,
                  conn: AsyncConnection | None = None) -> SagaContext:
@@ -388,6 +384,39 @@ def _reason(exc: Exception) -> str:
     if isinstance(exc, RemoteProblem):
         return exc.detail or str(exc)
     return str(exc)
+
+
+def _moved(state: _State, **changes: Any) -> _State:
+    """`state` with `changes`: what is written next (the old state stays as it was)."""
+    return dataclasses.replace(state, **changes)
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+_START = (
+    "INSERT INTO msa_saga (id, saga_type, status, step, data, owner, lease_until, fence, "
+    "attempts) VALUES ($1, $2, 'running', 0, $3::jsonb, $4, "
+    "now() + make_interval(secs => $5), 1, 0)"
+)
+_LOAD = (
+    "SELECT id, saga_type, status, step, data::text AS data, error, attempts, fence "
+    "FROM msa_saga WHERE id = $1 AND owner = $2 AND fence = $3"
+)
+_UPDATE = (
+    "UPDATE msa_saga SET status = $4, step = $5, data = $6::jsonb, error = $7, attempts = $8, "
+    "next_attempt_at = now() + make_interval(secs => $9), "
+    "lease_until = now() + make_interval(secs => $10), updated_at = now() "
+    "WHERE id = $1 AND owner = $2 AND fence = $3 RETURNING id"
+)
+_SAVE = f"WITH saved AS ({_UPDATE}) SELECT count(*) = 1 FROM saved"
+_SAVE_AND_RECORD = (
+    f"WITH saved AS ({_UPDATE}), recorded AS ("
+    "INSERT INTO msa_saga_step (saga_id, step, direction, outcome, detail, driver, fence, "
+    "started_at) SELECT id, $11, $12, $13, $14, $2, $3, $15 FROM saved RETURNING 1) "
+    "SELECT count(*) = 1 FROM recorded"
+)
 
 
 def _seconds(value: float) -> Any:
