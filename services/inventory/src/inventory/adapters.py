@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -24,6 +23,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from inventory.domain import ReservationStatus, Stock
+from msa.db import driver
 from msa.tables import inbox
 
 metadata = MetaData()
@@ -85,6 +85,38 @@ async def save_stock(conn: AsyncConnection, level: Stock) -> None:
     )
 
 
+async def take_available(conn: AsyncConnection, book_id: uuid.UUID, quantity: int,
+                         into: str) -> int | None:
+    """Move `quantity` copies from available to `into` ('reserved' or 'sold') in one
+    conditional update; the new available count, or None when too few are available
+    (or the book has no stock row). The row is locked only from here to the commit."""
+    statement = _TAKE_INTO_RESERVED if into == "reserved" else _TAKE_INTO_SOLD
+    available = await (await driver(conn)).fetchval(statement, book_id, quantity)
+    return None if available is None else int(available)
+
+
+async def commit_reserved(conn: AsyncConnection, reference: uuid.UUID) -> None:
+    """The reservation's held copies are sold, and it is COMMITTED: one statement."""
+    await (await driver(conn)).execute(_COMMIT_RESERVED, reference,
+                                       str(ReservationStatus.COMMITTED))
+
+
+_TAKE_INTO_RESERVED = (
+    "UPDATE stock SET available = available - $2, reserved = reserved + $2, "
+    "updated_at = now() WHERE book_id = $1 AND available >= $2 RETURNING available"
+)
+_TAKE_INTO_SOLD = (
+    "UPDATE stock SET available = available - $2, sold = sold + $2, "
+    "updated_at = now() WHERE book_id = $1 AND available >= $2 RETURNING available"
+)
+_COMMIT_RESERVED = (
+    "WITH sold AS (UPDATE stock s SET reserved = s.reserved - i.quantity, "
+    "sold = s.sold + i.quantity, updated_at = now() FROM reservation_items i "
+    "WHERE i.reference = $1 AND s.book_id = i.book_id RETURNING s.book_id) "
+    "UPDATE reservations SET status = $2, updated_at = now() WHERE reference = $1"
+)
+
+
 async def get_stock(conn: AsyncConnection, book_id: uuid.UUID) -> dict[str, Any] | None:
     row = (await conn.execute(select(*_COUNTERS).where(stock.c.book_id == book_id))).first()
     return dict(row._mapping) if row else None
@@ -105,21 +137,23 @@ async def claim_reference(conn: AsyncConnection, reference: uuid.UUID,
 
     The primary key makes concurrent first calls for one reference queue up: the
     loser waits for the winner's commit and then finds its record."""
-    expires = func.now() + timedelta(seconds=ttl_seconds) if ttl_seconds else None
-    row = (await conn.execute(
-        pg_insert(reservations).values(reference=reference, status=status, expires_at=expires)
-        .on_conflict_do_nothing(index_elements=["reference"])
-        .returning(reservations.c.reference, reservations.c.status, reservations.c.expires_at)
-    )).first()
-    return dict(row._mapping) if row else None
+    row = await (await driver(conn)).fetchrow(_CLAIM, reference, str(status), ttl_seconds)
+    return dict(row) if row else None
 
 
 async def lock_reservation(conn: AsyncConnection, reference: uuid.UUID) -> dict[str, Any] | None:
-    row = (await conn.execute(
-        select(reservations.c.reference, reservations.c.status, reservations.c.expires_at)
-        .where(reservations.c.reference == reference).with_for_update()
-    )).first()
-    return dict(row._mapping) if row else None
+    row = await (await driver(conn)).fetchrow(_LOCK_RESERVATION, reference)
+    return dict(row) if row else None
+
+
+_CLAIM = (
+    "INSERT INTO reservations (reference, status, expires_at) "
+    "VALUES ($1, $2, now() + make_interval(secs => $3)) "
+    "ON CONFLICT (reference) DO NOTHING RETURNING reference, status, expires_at"
+)
+_LOCK_RESERVATION = (
+    "SELECT reference, status, expires_at FROM reservations WHERE reference = $1 FOR UPDATE"
+)
 
 
 async def lock_due(conn: AsyncConnection, limit: int) -> list[uuid.UUID]:
@@ -144,10 +178,10 @@ async def set_status(conn: AsyncConnection, references: list[uuid.UUID],
 
 async def add_items(conn: AsyncConnection, reference: uuid.UUID,
                     items: dict[uuid.UUID, int]) -> None:
-    await conn.execute(reservation_items.insert(), [
-        {"reference": reference, "book_id": book_id, "quantity": quantity}
-        for book_id, quantity in items.items()
-    ])
+    await (await driver(conn)).execute(
+        "INSERT INTO reservation_items (reference, book_id, quantity) "
+        "SELECT $1, * FROM unnest($2::uuid[], $3::int[])",
+        reference, list(items), list(items.values()))
 
 
 async def items_of(conn: AsyncConnection,

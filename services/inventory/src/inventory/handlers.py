@@ -62,8 +62,7 @@ async def reserve(conn: AsyncConnection, command: ReserveStock) -> dict[str, Any
         except ReferenceVoided:
             raise _voided(command.reference) from None
         return current
-    levels = await _locked(conn, items)
-    await _save(conn, list(levels.values()), _apply(levels, items, Stock.reserve))
+    await _take(conn, items, "reserved")
     await adapters.add_items(conn, command.reference, items)
     return claimed
 
@@ -93,11 +92,10 @@ async def commit(conn: AsyncConnection, reference: uuid.UUID) -> dict[str, Any]:
         source = commit_source(ReservationStatus(current["status"]))
     except ReferenceVoided:
         raise _voided(reference) from None
-    if source is not None:
-        items = merge_items(await adapters.items_of(conn, [reference]))
-        levels = await _locked(conn, items)
-        change = Stock.commit if source == "reserved" else Stock.sell_available
-        await _save(conn, list(levels.values()), _apply(levels, items, change))
+    if source == "reserved":
+        await adapters.commit_reserved(conn, reference)
+    elif source == "available":  # the hold expired: sell from what is available now
+        await _take(conn, merge_items(await adapters.items_of(conn, [reference])), "sold")
         await adapters.set_status(conn, [reference], ReservationStatus.COMMITTED)
     return {"reference": reference, "status": ReservationStatus.COMMITTED}
 
@@ -124,6 +122,30 @@ async def _give_back(conn: AsyncConnection, references: list[uuid.UUID],
     levels = await _locked(conn, items)
     await _save(conn, list(levels.values()), _apply(levels, items, Stock.release))
     await adapters.set_status(conn, references, status)
+
+
+async def _take(conn: AsyncConnection, items: dict[uuid.UUID, int], into: str) -> None:
+    """Take the copies from available, each book with one conditional update (in book id
+    order, so two requests never wait on each other in a cycle); all or none."""
+    short = []
+    for book_id, quantity in items.items():
+        available = await adapters.take_available(conn, book_id, quantity, into)
+        if available is None:
+            short.append(book_id)
+        else:
+            await emit(conn, StockChanged(book_id=book_id, available=available))
+    if short:
+        missing = await _missing(conn, short)
+        if missing:
+            raise NotFound(f"no stock for book {', '.join(missing)}", book_ids=missing)
+        listed = [str(book_id) for book_id in short]
+        raise Conflict(f"not enough copies of {', '.join(listed)}", title="Out of stock",
+                       type=OUT_OF_STOCK, book_ids=listed)
+
+
+async def _missing(conn: AsyncConnection, book_ids: list[uuid.UUID]) -> list[str]:
+    known = {row["book_id"] for row in await adapters.available_of(conn, book_ids)}
+    return [str(book_id) for book_id in book_ids if book_id not in known]
 
 
 async def _locked(conn: AsyncConnection, items: dict[uuid.UUID, int]) -> dict[uuid.UUID, Stock]:

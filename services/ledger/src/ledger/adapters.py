@@ -19,10 +19,10 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import UUID
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger.domain import EntryKind, LedgerAccount, Line, SaleStatus
+from msa.db import driver
 
 metadata = MetaData()
 
@@ -56,14 +56,22 @@ sales = Table(
 
 async def write_entry(conn: AsyncConnection, reference: uuid.UUID, kind: EntryKind,
                       entry_lines: Iterable[Line]) -> uuid.UUID:
-    """Append one entry and its lines (a deferred trigger re-checks the balance at commit)."""
+    """Append one entry and its lines, in one statement (a deferred trigger re-checks the
+    balance at commit)."""
     entry_id = uuid.uuid4()
-    await conn.execute(entries.insert().values(id=entry_id, reference=reference, kind=kind))
-    await conn.execute(lines.insert(), [
-        {"entry_id": entry_id, "account": line.account, "amount_cents": line.amount_cents}
-        for line in entry_lines
-    ])
+    written = list(entry_lines)
+    await (await driver(conn)).execute(
+        _WRITE_ENTRY, entry_id, reference, str(kind),
+        [str(line.account) for line in written], [line.amount_cents for line in written])
     return entry_id
+
+
+_WRITE_ENTRY = (
+    "WITH entry AS (INSERT INTO entries (id, reference, kind) VALUES ($1, $2, $3)) "
+    "INSERT INTO lines (entry_id, account, amount_cents) "
+    "SELECT $1, l.a, l.c FROM unnest($4::text[], $5::bigint[]) WITH ORDINALITY AS l(a, c, n) "
+    "ORDER BY l.n"
+)
 
 
 async def entry_of(conn: AsyncConnection, reference: uuid.UUID,
@@ -84,11 +92,12 @@ async def claim_sale(conn: AsyncConnection, reference: uuid.UUID, status: SaleSt
 
     The primary key makes concurrent first calls for one reference queue up: the
     loser waits for the winner's commit and then finds its record."""
-    row = (await conn.execute(
-        pg_insert(sales).values(reference=reference, status=status, **(values or {}))
-        .on_conflict_do_nothing(index_elements=["reference"]).returning(sales.c.reference)
-    )).first()
-    return row is not None
+    values = values or {}
+    return bool(await (await driver(conn)).fetchval(
+        "INSERT INTO sales (reference, status, order_id, user_id, amount_cents) "
+        "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (reference) DO NOTHING RETURNING true",
+        reference, str(status), values.get("order_id"), values.get("user_id"),
+        values.get("amount_cents")))
 
 
 async def lock_sale_status(conn: AsyncConnection, reference: uuid.UUID) -> SaleStatus:

@@ -20,6 +20,7 @@ from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from msa.db import driver
 from wallet.domain import Account, DebitStatus, TransactionKind
 
 metadata = MetaData()
@@ -66,6 +67,21 @@ async def lock_account(conn: AsyncConnection, user_id: uuid.UUID,
     return Account(user_id, row.balance_cents if row else 0)
 
 
+async def debit_account(conn: AsyncConnection, user_id: uuid.UUID,
+                        amount_cents: int) -> int | None:
+    """Take `amount_cents` from the account in one conditional update; the new balance,
+    or None when the balance is too small (or there is no account). The row is locked
+    only from here to the commit."""
+    balance = await (await driver(conn)).fetchval(_DEBIT, user_id, amount_cents)
+    return None if balance is None else int(balance)
+
+
+_DEBIT = (
+    "UPDATE accounts SET balance_cents = balance_cents - $2, updated_at = now() "
+    "WHERE user_id = $1 AND balance_cents >= $2 RETURNING balance_cents"
+)
+
+
 async def save_account(conn: AsyncConnection, account: Account) -> None:
     await conn.execute(
         update(accounts).where(accounts.c.user_id == account.user_id)
@@ -83,9 +99,10 @@ async def record(conn: AsyncConnection, user_id: uuid.UUID, kind: TransactionKin
                  amount_cents: int, reference: uuid.UUID | None = None) -> uuid.UUID:
     """Append a line to the account's history; its id."""
     transaction_id = uuid.uuid4()
-    await conn.execute(transactions.insert().values(
-        id=transaction_id, user_id=user_id, kind=kind, amount_cents=amount_cents,
-        reference=reference))
+    await (await driver(conn)).execute(
+        "INSERT INTO transactions (id, user_id, kind, amount_cents, reference) "
+        "VALUES ($1, $2, $3, $4, $5)",
+        transaction_id, user_id, str(kind), amount_cents, reference)
     return transaction_id
 
 
@@ -105,12 +122,10 @@ async def claim_debit(conn: AsyncConnection, reference: uuid.UUID, status: Debit
 
     The primary key makes concurrent first calls for one reference queue up: the
     loser waits for the winner's commit and then finds its record."""
-    row = (await conn.execute(
-        pg_insert(debits).values(reference=reference, status=status, user_id=user_id,
-                                 amount_cents=amount_cents)
-        .on_conflict_do_nothing(index_elements=["reference"]).returning(debits.c.reference)
-    )).first()
-    return row is not None
+    return bool(await (await driver(conn)).fetchval(
+        "INSERT INTO debits (reference, status, user_id, amount_cents) "
+        "VALUES ($1, $2, $3, $4) ON CONFLICT (reference) DO NOTHING RETURNING true",
+        reference, str(status), user_id, amount_cents))
 
 
 async def lock_debit(conn: AsyncConnection, reference: uuid.UUID) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from wallet.contracts import (
     DebitRequest,
 )
 from wallet.domain import (
+    Account,
     DebitStatus,
     DebitVoided,
     InsufficientFunds,
@@ -57,20 +58,21 @@ async def debit(conn: AsyncConnection, command: DebitRequest) -> dict[str, Any]:
                            title="Reference voided", type=REFERENCE_VOIDED) from None
         return {"reference": command.reference, "status": DebitStatus.DEBITED,
                 "balance_cents": await adapters.balance_of(conn, current["user_id"])}
-    account = await adapters.lock_account(conn, command.user_id)
-    try:
-        account = account.debit(command.amount_cents)
-    except InsufficientFunds as refusal:
-        raise Conflict(str(refusal), title="Insufficient funds", type=INSUFFICIENT_FUNDS,
-                       balance_cents=account.balance_cents) from None
-    await adapters.save_account(conn, account)
+    while (balance := await adapters.debit_account(conn, command.user_id,
+                                                   command.amount_cents)) is None:
+        account = Account(command.user_id, await adapters.balance_of(conn, command.user_id))
+        try:
+            account.debit(command.amount_cents)  # the domain says why it could not
+        except InsufficientFunds as refusal:
+            raise Conflict(str(refusal), title="Insufficient funds", type=INSUFFICIENT_FUNDS,
+                           balance_cents=account.balance_cents) from None
+        # a top-up committed in between: enough now, try again
     await adapters.record(conn, command.user_id, TransactionKind.DEBIT, command.amount_cents,
                           command.reference)
     await emit(conn, AccountDebited(user_id=command.user_id, amount_cents=command.amount_cents,
-                                    balance_cents=account.balance_cents,
-                                    reference=command.reference))
+                                    balance_cents=balance, reference=command.reference))
     return {"reference": command.reference, "status": DebitStatus.DEBITED,
-            "balance_cents": account.balance_cents}
+            "balance_cents": balance}
 
 
 async def refund(conn: AsyncConnection, reference: uuid.UUID) -> dict[str, Any]:
