@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+import asyncpg
+
 from tests.shop import Bookstore
 
 
@@ -139,3 +141,55 @@ async def test_a_review_changes_the_average_rating_in_the_catalogs_book_list(
     assert (await bob.call("DELETE", f"/api/reviews/books/{book}/mine")).status_code == 204
     assert await _listed_rating(bookstore, book, (4.0, 1)) == (4.0, 1)
     await bookstore.check()
+
+
+async def _orders_price(bookstore: Bookstore, book: str) -> int | None:
+    conn = await asyncpg.connect(bookstore.runner.database_url("orders"))
+    try:
+        return await conn.fetchval("SELECT price_cents FROM books WHERE book_id = $1",
+                                   uuid.UUID(book))
+    finally:
+        await conn.close()
+
+
+async def test_a_checkout_charges_the_price_orders_learned_and_the_order_keeps_it(
+        bookstore: Bookstore):
+    book = await bookstore.new_book(copies=5, price_cents=1000)
+    dee = await bookstore.customer(credit=10_000)
+    await dee.add_to_cart(book, 1)
+    first = await dee.settled((await dee.checkout()).json()["id"])
+    assert (first["status"], first["total_cents"]) == ("CONFIRMED", 1000)
+
+    admin = await bookstore.admin()
+    changed = await admin.call("PATCH", f"/api/catalog/admin/books/{book}",
+                               {"price_cents": 1500}, key=f"reprice-{book}")
+    assert changed.status_code == 200, changed.text
+    for _ in range(200):  # orders learns the new price from catalog's event
+        if await _orders_price(bookstore, book) == 1500:
+            break
+        await asyncio.sleep(0.05)
+    await dee.add_to_cart(book, 1)
+    second = await dee.settled((await dee.checkout()).json()["id"])
+
+    assert (second["status"], second["total_cents"]) == ("CONFIRMED", 1500)
+    assert [line["price_cents"] for line in second["lines"]] == [1500]
+    assert (await dee.order(first["id"]))["total_cents"] == 1000  # charged, and kept
+    assert await dee.balance() == 10_000 - 2500
+
+
+async def test_a_book_orders_has_not_heard_of_yet_is_priced_by_catalog(bookstore: Bookstore):
+    book = await bookstore.new_book(copies=3, price_cents=700)
+    for _ in range(200):
+        if await _orders_price(bookstore, book) is not None:
+            break
+        await asyncio.sleep(0.05)
+    conn = await asyncpg.connect(bookstore.runner.database_url("orders"))
+    try:  # as if catalog's event were still on its way
+        await conn.execute("DELETE FROM books WHERE book_id = $1", uuid.UUID(book))
+    finally:
+        await conn.close()
+    eve = await bookstore.customer(credit=5000)
+    assert (await eve.add_to_cart(book, 2)).status_code == 200
+    order = await eve.settled((await eve.checkout()).json()["id"])
+    assert (order["status"], order["total_cents"]) == ("CONFIRMED", 1400)
+    assert (await eve.add_to_cart(uuid.uuid4().hex, 1)).status_code == 404  # no such book

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -16,13 +17,14 @@ from sqlalchemy import (
     Text,
     delete,
     func,
-    insert,
     select,
     update,
 )
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from msa.db import driver
 
 metadata = MetaData()
 
@@ -91,18 +93,80 @@ async def remove_from_cart(conn: AsyncConnection, user_id: uuid.UUID,
 
 
 async def take_cart(conn: AsyncConnection, user_id: uuid.UUID) -> list[dict[str, Any]]:
-    """Empty the cart and return what it held (locked, so two checkouts cannot share it)."""
-    rows = await conn.execute(
-        delete(cart_items).where(cart_items.c.user_id == user_id)
-        .returning(cart_items.c.book_id, cart_items.c.quantity)
-    )
-    return [dict(row) for row in rows.mappings()]
+    """Empty the cart and return what it held, in the order it was added, with each
+    book's title and price as orders knows them (None for a book it does not know yet).
+
+    The cart's rows are deleted, so two checkouts cannot share them: one statement."""
+    rows = await (await driver(conn)).fetch(_TAKE_CART, user_id)
+    return [dict(row) for row in rows]
+
+
+async def known_books(conn: AsyncConnection, book_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of the books orders knows (from catalog's events)."""
+    rows = await (await driver(conn)).fetch(
+        "SELECT book_id FROM books WHERE book_id = ANY($1::uuid[])", book_ids)
+    return {row["book_id"] for row in rows}
+
+
+async def set_book(conn: AsyncConnection, book_id: uuid.UUID, title: str,
+                   price_cents: int) -> None:
+    """Remember a book's title and current price (from catalog's events)."""
+    await (await driver(conn)).execute(
+        "INSERT INTO books (book_id, title, price_cents) VALUES ($1, $2, $3) "
+        "ON CONFLICT (book_id) DO UPDATE SET title = excluded.title, "
+        "price_cents = excluded.price_cents, updated_at = now()",
+        book_id, title, price_cents)
 
 
 async def insert_order(conn: AsyncConnection, order: dict[str, Any],
                        lines: list[dict[str, Any]]) -> None:
-    await conn.execute(insert(orders).values(**order))
-    await conn.execute(insert(order_lines), [{**line, "order_id": order["id"]} for line in lines])
+    """The order and its lines, in one statement."""
+    await (await driver(conn)).execute(
+        _INSERT_ORDER, order["id"], order["user_id"], str(order["status"]),
+        order["total_cents"], order["saga_id"],
+        [line["book_id"] for line in lines], [line["quantity"] for line in lines],
+        [line["price_cents"] for line in lines], [line["title"] for line in lines])
+
+
+async def order_with_steps(conn: AsyncConnection, order_id: uuid.UUID) -> dict[str, Any] | None:
+    """The order, its lines and its saga's step history, oldest first, in one query.
+
+    The steps are read from the platform's saga step table (`msa_saga_step`) of this
+    database: the same rows `msa.sagas.saga_detail` reads."""
+    row = await (await driver(conn)).fetchrow(_ORDER_WITH_STEPS, order_id)
+    if row is None:
+        return None
+    order = dict(row)
+    for part in ("lines", "steps"):  # decoded already where the pool's codec does it
+        if isinstance(order[part], str):
+            order[part] = json.loads(order[part])
+    return order
+
+
+_TAKE_CART = (
+    "WITH taken AS (DELETE FROM cart_items WHERE user_id = $1 "
+    "RETURNING book_id, quantity, added_at) "
+    "SELECT t.book_id, t.quantity, b.title, b.price_cents FROM taken t "
+    "LEFT JOIN books b USING (book_id) ORDER BY t.added_at, t.book_id"
+)
+_INSERT_ORDER = (
+    "WITH placed AS (INSERT INTO orders (id, user_id, status, total_cents, saga_id) "
+    "VALUES ($1, $2, $3, $4, $5) RETURNING id) "
+    "INSERT INTO order_lines (order_id, book_id, quantity, price_cents, title) "
+    "SELECT placed.id, l.* FROM placed, "
+    "unnest($6::uuid[], $7::int[], $8::int[], $9::text[]) AS l"
+)
+_ORDER_WITH_STEPS = (
+    "SELECT o.id, o.user_id, o.status, o.total_cents, o.reason, o.saga_id, o.created_at, "
+    "o.updated_at, "
+    "(SELECT coalesce(json_agg(json_build_object('book_id', l.book_id, 'title', l.title, "
+    "'quantity', l.quantity, 'price_cents', l.price_cents)), '[]') "
+    "FROM order_lines l WHERE l.order_id = o.id) AS lines, "
+    "(SELECT coalesce(json_agg(json_build_object('step', s.step, 'direction', s.direction, "
+    "'outcome', s.outcome, 'detail', s.detail, 'at', s.finished_at) ORDER BY s.id), '[]') "
+    "FROM msa_saga_step s WHERE s.saga_id = o.saga_id) AS steps "
+    "FROM orders o WHERE o.id = $1"
+)
 
 
 async def set_status(conn: AsyncConnection, order_id: uuid.UUID, status: str,
@@ -114,18 +178,6 @@ async def set_status(conn: AsyncConnection, order_id: uuid.UUID, status: str,
         .returning(*ORDER_COLUMNS)
     )).mappings().first()
     return dict(row) if row else None
-
-
-async def get_order(conn: AsyncConnection, order_id: uuid.UUID) -> dict[str, Any] | None:
-    row = (await conn.execute(select(*ORDER_COLUMNS).where(orders.c.id == order_id))
-           ).mappings().first()
-    if row is None:
-        return None
-    lines = (await conn.execute(
-        select(order_lines.c.book_id, order_lines.c.title, order_lines.c.quantity,
-               order_lines.c.price_cents).where(order_lines.c.order_id == order_id)
-    )).mappings().all()
-    return {**dict(row), "lines": [dict(line) for line in lines]}
 
 
 async def list_orders(conn: AsyncConnection, user_id: uuid.UUID, limit: int,

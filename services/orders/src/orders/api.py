@@ -59,25 +59,17 @@ async def get_cart(rt: RuntimeDep, user: CurrentUser) -> dict[str, Any]:
 @router.post("/cart/items", response_model=Cart)
 async def add_item(body: AddItem, request: Request, key: IdempotencyKey, rt: RuntimeDep,
                    user: CurrentUser) -> JSONResponse:
-    await handlers.ensure_book_exists(rt, body.book_id)
-
-    async def work(conn: Any) -> dict[str, Any]:
-        await adapters.add_to_cart(conn, user.user_id, body.book_id, body.quantity)
-        return {"items": await adapters.cart(conn, user.user_id)}
-
-    return await run_idempotent(rt, request, key, body, work, principal=str(user.user_id))
+    return await handlers.change_cart(
+        rt, request, key, body, user.user_id, body.book_id,
+        lambda conn: adapters.add_to_cart(conn, user.user_id, body.book_id, body.quantity))
 
 
 @router.put("/cart/items/{book_id}", response_model=Cart)
 async def set_item(book_id: uuid.UUID, body: SetQuantity, request: Request, rt: RuntimeDep,
                    user: CurrentUser, key: IdempotencyKey) -> JSONResponse:
-    await handlers.ensure_book_exists(rt, book_id)
-
-    async def work(conn: Any) -> dict[str, Any]:
-        await adapters.set_cart_quantity(conn, user.user_id, book_id, body.quantity)
-        return {"items": await adapters.cart(conn, user.user_id)}
-
-    return await run_idempotent(rt, request, key, body, work, principal=str(user.user_id))
+    return await handlers.change_cart(
+        rt, request, key, body, user.user_id, book_id,
+        lambda conn: adapters.set_cart_quantity(conn, user.user_id, book_id, body.quantity))
 
 
 @router.delete("/cart/items/{book_id}", status_code=204, response_class=Response)

@@ -3,13 +3,14 @@
 from pathlib import Path
 
 from msa.service import ServiceDefinition
-from orders import api
+from orders import api, consumers
 from orders.saga import CHECKOUT
 
 service = ServiceDefinition(
     "orders",
     routers=[api.router, api.internal],
     migrations=Path(__file__).parent / "migrations",
+    consumers=[consumers.book_created, consumers.book_updated],
     sagas=[CHECKOUT],
 )
 create_app = service.create_app

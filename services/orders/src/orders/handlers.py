@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import Request
@@ -16,7 +17,6 @@ from msa.client import RemoteProblem
 from msa.idempotency import run_idempotent
 from msa.messaging import emit
 from msa.problems import Conflict, NotFound, Unprocessable
-from msa.sagas.api import saga_detail
 from msa.service import Runtime
 from orders import adapters
 from orders.contracts import OrderLine, OrderPlaced
@@ -26,7 +26,8 @@ CHECKOUT_WAIT = 5.0  # seconds a checkout request waits for its saga before answ
 
 
 async def prices(rt: Runtime, book_ids: list[uuid.UUID]) -> dict[str, dict[str, Any]]:
-    """Current catalogue data of the books, by id."""
+    """Current catalogue data of the books, by id, asked of catalog (for books the read
+    model does not know yet: created a moment ago, their event still on its way)."""
     if not book_ids:
         return {}
     books = await rt.client("catalog").get_json(
@@ -35,6 +36,7 @@ async def prices(rt: Runtime, book_ids: list[uuid.UUID]) -> dict[str, dict[str, 
 
 
 async def ensure_book_exists(rt: Runtime, book_id: uuid.UUID) -> None:
+    """404 unless catalog has the book (asked only for a book orders does not know)."""
     try:
         await rt.client("catalog").get_json(f"/api/catalog/books/{book_id}")
     except RemoteProblem as exc:
@@ -43,19 +45,57 @@ async def ensure_book_exists(rt: Runtime, book_id: uuid.UUID) -> None:
         raise
 
 
+class UnknownBooks(Exception):
+    """Books the read model does not know yet: ask catalog, then try again."""
+
+    def __init__(self, book_ids: list[uuid.UUID]) -> None:
+        super().__init__(f"{len(book_ids)} book(s) not known yet")
+        self.book_ids = book_ids
+
+
+async def change_cart(rt: Runtime, request: Request, key: str, body: Any,
+                      user_id: uuid.UUID, book_id: uuid.UUID,
+                      change: Callable[[AsyncConnection], Awaitable[Any]]) -> JSONResponse:
+    """Change the cart once per key and answer with the whole cart. A book must exist:
+    the read model of catalog's books says so, or (for one it does not know yet) catalog."""
+    checked = False
+
+    async def work(conn: AsyncConnection) -> dict[str, Any]:
+        if not checked and not await adapters.known_books(conn, [book_id]):
+            raise UnknownBooks([book_id])
+        await change(conn)
+        return {"items": await adapters.cart(conn, user_id)}
+
+    try:
+        return await run_idempotent(rt, request, key, body, work, principal=str(user_id))
+    except UnknownBooks:
+        await ensure_book_exists(rt, book_id)
+        checked = True
+        return await run_idempotent(rt, request, key, body, work, principal=str(user_id))
+
+
 async def place_order(rt: Runtime, conn: AsyncConnection, user_id: uuid.UUID,
-                      books: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Turn the cart into a PENDING order and start its checkout saga, in one transaction."""
+                      fetched: dict[str, dict[str, Any]] | None) -> dict[str, Any]:
+    """Turn the cart into a PENDING order and start its checkout saga, in one transaction.
+
+    Prices come from the read model of catalog's books, and the order records each
+    price it charges; `fetched` holds catalog's answer for books the read model did
+    not know yet (None on the first try: such books raise UnknownBooks)."""
     taken = await adapters.take_cart(conn, user_id)
     if not taken:
         raise Unprocessable("your cart is empty")
+    unknown = [item["book_id"] for item in taken if item["price_cents"] is None]
+    if unknown and fetched is None:
+        raise UnknownBooks(unknown)
     lines: list[PricedLine] = []
     for item in taken:
-        book = books.get(str(item["book_id"]))
-        if book is None:
-            raise Conflict("your cart changed during checkout; try again")
-        lines.append(PricedLine(str(item["book_id"]), book["title"], item["quantity"],
-                                book["price_cents"]))
+        book_id = str(item["book_id"])
+        if item["price_cents"] is None:
+            book = (fetched or {}).get(book_id)
+            if book is None:
+                raise Conflict("your cart changed during checkout; try again")
+            item = {**item, "title": book["title"], "price_cents": book["price_cents"]}
+        lines.append(PricedLine(book_id, item["title"], item["quantity"], item["price_cents"]))
     order_id, saga_id = uuid.uuid4(), uuid.uuid4()
     total = order_total(lines)
     await adapters.insert_order(
@@ -79,12 +119,18 @@ async def place_order(rt: Runtime, conn: AsyncConnection, user_id: uuid.UUID,
 
 async def checkout(rt: Runtime, request: Request, key: str, user_id: uuid.UUID) -> JSONResponse:
     """Place the order once per key, drive its saga, and answer with the order as it stands."""
-    async with rt.db.connect() as conn:
-        items = await adapters.cart(conn, user_id)
-    books = await prices(rt, [item["book_id"] for item in items])
-    placed = await run_idempotent(
-        rt, request, key, None, lambda conn: place_order(rt, conn, user_id, books),
-        status=201, principal=str(user_id))
+    fetched: dict[str, dict[str, Any]] | None = None
+
+    def place(conn: AsyncConnection) -> Awaitable[dict[str, Any]]:
+        return place_order(rt, conn, user_id, fetched)
+
+    try:
+        placed = await run_idempotent(rt, request, key, None, place, status=201,
+                                      principal=str(user_id))
+    except UnknownBooks as unknown:
+        fetched = await prices(rt, unknown.book_ids)
+        placed = await run_idempotent(rt, request, key, None, place, status=201,
+                                      principal=str(user_id))
     if placed.status_code >= 400:
         return placed
     body = json.loads(bytes(placed.body))
@@ -107,15 +153,9 @@ async def order_view(rt: Runtime, order_id: uuid.UUID,
                      user_id: uuid.UUID | None) -> dict[str, Any]:
     """The order with its lines and its saga's step history; 404 for someone else's."""
     async with rt.db.connect() as conn:
-        order = await adapters.get_order(conn, order_id)
-        if order is None or (user_id is not None and order["user_id"] != user_id):
-            raise NotFound(f"no order {order_id}")
-        saga = await saga_detail(conn, order["saga_id"])
-    order["steps"] = [
-        {"step": s["step"], "direction": s["direction"], "outcome": s["outcome"],
-         "detail": s["detail"], "at": s["finished_at"]}
-        for s in saga["steps"]
-    ]
+        order = await adapters.order_with_steps(conn, order_id)
+    if order is None or (user_id is not None and order["user_id"] != user_id):
+        raise NotFound(f"no order {order_id}")
     return order
 
 
