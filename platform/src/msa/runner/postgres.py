@@ -33,9 +33,10 @@ SETTINGS = {
     "max_connections": "400",
     "shared_buffers": "128MB",
     "unix_socket_permissions": "0700",
-    # statement counts per database (the checkout's statement budget is read from it)
+    # statement counts per database (the checkout's statement budget is read from it);
+    # top-level statements only: each is a round trip (foreign-key checks are not)
     "shared_preload_libraries": "'pg_stat_statements'",
-    "pg_stat_statements.track": "all",
+    "pg_stat_statements.track": "top",
 }
 StopMode = Literal["smart", "fast", "immediate"]
 _SOCKET_PATH_LIMIT = 100  # sun_path is 108 bytes; keep a margin

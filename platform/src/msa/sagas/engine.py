@@ -39,6 +39,8 @@ _log = logging.getLogger("msa.sagas")
 ACTIVE = ("running", "compensating")
 TERMINAL = ("completed", "compensated", "failed")
 RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+STARTED_KEPT = 1024  # states of sagas started here and not yet driven (a start rolled back
+                     # with its transaction is never driven: its state is dropped in time)
 
 # Test-only switch: skip compensations, to prove the checkers notice.
 SKIP_COMPENSATION = False
@@ -75,6 +77,7 @@ class SagaEngine:
         self.instance = runtime.settings.instance_name
         self.owner = f"{self.instance}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._tasks: dict[uuid.UUID, asyncio.Task[str]] = {}
+        self._started: dict[uuid.UUID, _State] = {}  # started here, not yet driven
         self._limit = asyncio.Semaphore(128)
 
     # -- starting ------------------------------------------------------------
@@ -94,6 +97,10 @@ class SagaEngine:
             data = {**data, "_trace": trace_context}
         raw = await driver(conn)
         await raw.execute(_START, saga_id, name, _json(data), self.owner, definition.lease)
+        # what was written, so that driving it needs no read (dropped if never driven)
+        self._started[saga_id] = _State(saga_id, name, "running", 0, data, None, 0, 1)
+        while len(self._started) > STARTED_KEPT:
+            self._started.pop(next(iter(self._started)))
         SAGAS_STARTED.labels(self.runtime.name, name).inc()
         return saga_id
 
@@ -167,7 +174,9 @@ class SagaEngine:
                 return "error"
 
     async def _drive(self, saga_id: uuid.UUID, fence: int) -> str:
-        state = await self._load(saga_id, fence)
+        started = self._started.pop(saga_id, None)
+        state = started if started is not None and fence == 1 else await self._load(saga_id,
+                                                                                       fence)
         if state is None:
             raise _LeaseLost
         definition = self.definitions[state.name]

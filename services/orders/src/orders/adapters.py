@@ -6,6 +6,7 @@ import json
 import uuid
 from typing import Any
 
+import asyncpg
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -128,12 +129,14 @@ async def insert_order(conn: AsyncConnection, order: dict[str, Any],
         [line["price_cents"] for line in lines], [line["title"] for line in lines])
 
 
-async def order_with_steps(conn: AsyncConnection, order_id: uuid.UUID) -> dict[str, Any] | None:
-    """The order, its lines and its saga's step history, oldest first, in one query.
+async def order_with_steps(conn: asyncpg.Connection,
+                           order_id: uuid.UUID) -> dict[str, Any] | None:
+    """The order, its lines and its saga's step history, oldest first, in one query
+    (on an asyncpg connection: see `msa.db.autocommit`).
 
     The steps are read from the platform's saga step table (`msa_saga_step`) of this
     database: the same rows `msa.sagas.saga_detail` reads."""
-    row = await (await driver(conn)).fetchrow(_ORDER_WITH_STEPS, order_id)
+    row = await conn.fetchrow(_ORDER_WITH_STEPS, order_id)
     if row is None:
         return None
     order = dict(row)

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from msa.client import RemoteProblem
+from msa.db import autocommit
 from msa.idempotency import run_idempotent
 from msa.messaging import emit
 from msa.problems import Conflict, NotFound, Unprocessable
@@ -152,7 +153,7 @@ async def checkout(rt: Runtime, request: Request, key: str, user_id: uuid.UUID) 
 async def order_view(rt: Runtime, order_id: uuid.UUID,
                      user_id: uuid.UUID | None) -> dict[str, Any]:
     """The order with its lines and its saga's step history; 404 for someone else's."""
-    async with rt.db.connect() as conn:
+    async with autocommit(rt.db) as conn:  # one read: no BEGIN, no ROLLBACK
         order = await adapters.order_with_steps(conn, order_id)
     if order is None or (user_id is not None and order["user_id"] != user_id):
         raise NotFound(f"no order {order_id}")
