@@ -260,3 +260,18 @@ def test_spans_are_exported_to_an_otlp_http_collector():
         server.shutdown()
         server.server_close()
         thread.join(5)
+
+
+def test_sampling_decides_where_a_trace_starts_and_the_rest_follows():
+    tracing.setup("unsampled-svc", sample_ratio=0.0)
+    tracer = tracing.tracer_for("unsampled-svc")
+    assert tracer is not None
+    with tracer.start_as_current_span("a request without a traceparent") as root:
+        assert not root.is_recording()
+    sampled_parent = tracing.context_from(
+        {"traceparent": "00-5bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"})
+    with tracer.start_as_current_span("a request whose caller records", context=sampled_parent
+                                      ) as child:
+        assert child.is_recording()
+    names = {s["name"] for s in tracing.finished_spans("unsampled-svc")}
+    assert names == {"a request whose caller records"}

@@ -245,7 +245,8 @@ class ServiceDefinition:
         _add_operational_routes(app, runtime)
         tracing.setup(self.name, version=settings.version, instance=settings.instance_name,
                       enabled=settings.tracing, buffer=settings.trace_buffer,
-                      otlp_endpoint=settings.otlp_endpoint)
+                      otlp_endpoint=settings.otlp_endpoint,
+                      sample_ratio=settings.trace_sample_ratio)
         app.add_middleware(DeadlineGuard)
         if not self.public:  # at the edge X-User-Id comes from the client: not a fact
             app.add_middleware(ActingUser)

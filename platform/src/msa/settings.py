@@ -55,6 +55,10 @@ class ServiceSettings(BaseSettings):
     git_sha: str = "unknown"
     faults: str = Field(default="", description="test-only fault points; refused in production")
     tracing: bool = Field(default=True, description="record spans (see msa.tracing)")
+    trace_sample_ratio: float = Field(
+        default=1.0, ge=0.0, le=1.0,
+        description="share of traces recorded where they start (a request without a "
+                    "traceparent); the rest of a trace follows its start's decision")
     trace_buffer: int = Field(default=2048, ge=16, le=1_000_000,
                               description="finished spans kept per process")
     otlp_endpoint: str = Field(default="", description="OTLP/HTTP collector, e.g. http://host:4318")

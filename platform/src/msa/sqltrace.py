@@ -41,7 +41,7 @@ def instrument_engine(engine: AsyncEngine, service: str) -> None:
     base = {"db.system": "postgresql", "db.name": database}
 
     def began(conn: Any) -> None:
-        if trace.get_current_span().get_span_context().is_valid:
+        if trace.get_current_span().is_recording():  # in a trace, and a sampled one
             conn.info[_SPAN] = tracer.start_span(f"transaction {database}",
                                                  kind=SpanKind.CLIENT, attributes=base)
             conn.info[_COUNT] = 0
