@@ -214,3 +214,17 @@ def test_the_jwks_holds_only_public_ed25519_keys() -> None:
 def test_the_bearer_token_is_read_from_the_authorization_header(
         header: str | None, expected: str | None) -> None:
     assert bearer_token(header) == expected
+
+
+async def test_a_token_is_verified_once_and_remembered_until_it_expires() -> None:
+    issuer = FakeIssuer(KEY)
+    checks = verifier(issuer)
+    with pytest.raises(Unauthorized, match="expired"):
+        await checks.verify(FORGED["expired"])  # an expired token is never remembered
+    fresh = token(ttl=60)
+    first = await checks.verify(fresh)
+    issuer.document = jwks([])  # its key withdrawn: a new check could not verify it
+    checks._keys = None  # and the verifier's own copy of the keys forgotten
+    assert await checks.verify(fresh) == first
+    with pytest.raises(Unauthorized, match="unknown key"):
+        await checks.verify(token(ttl=60))  # another token is checked afresh

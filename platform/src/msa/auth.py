@@ -130,6 +130,9 @@ _FAILURES: list[tuple[type[Exception], str]] = [
 ]
 
 
+VERIFIED_KEPT = 10_000  # verified tokens remembered per verifier
+
+
 class TokenVerifier:
     """Verifies access tokens against the issuer's JWKS, fetched and cached."""
 
@@ -145,11 +148,28 @@ class TokenVerifier:
         self._keys: dict[str, Ed25519PublicKey] | None = None
         self._fetched_at = self._attempted_at = float("-inf")
         self._lock = asyncio.Lock()
+        self._verified: dict[str, Claims] = {}  # token → its claims, until it expires
 
     async def verify(self, token: str | None) -> Claims:
-        """The claims of a valid token; `Unauthorized` with the reason otherwise."""
+        """The claims of a valid token; `Unauthorized` with the reason otherwise.
+
+        A token verified once is remembered until it expires (a client sends the same
+        token with every request: its signature is checked once, not per request).
+        """
         if not token:
             raise Unauthorized("no access token: send Authorization: Bearer <token>")
+        known = self._verified.get(token)
+        if known is not None:
+            if known.expires_at + self.leeway > time.time():
+                return known
+            del self._verified[token]
+        claims = await self._verify(token)
+        if len(self._verified) >= VERIFIED_KEPT:
+            self._verified.pop(next(iter(self._verified)))  # the oldest
+        self._verified[token] = claims
+        return claims
+
+    async def _verify(self, token: str) -> Claims:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
