@@ -21,14 +21,12 @@ from typing import TYPE_CHECKING, Any
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from msa import faults
-from msa.db import database_unreachable
+from msa.db import database_unreachable, driver
 from msa.events import DLQ_SUBJECT_PREFIX, Event, event_class, stream_name
 from msa.metrics import DEAD_LETTERS
-from msa.tables import inbox
 from msa.tracing import consumer_span
 
 if TYPE_CHECKING:
@@ -141,14 +139,14 @@ async def _handle(runtime: Runtime, sub: Subscription, consumer: str, msg: Msg) 
 
 async def _first_time(conn: AsyncConnection, consumer: str, event_id: uuid.UUID,
                       event_type: str) -> bool:
-    result = await conn.execute(
-        pg_insert(inbox)
-        .values(consumer=consumer, event_id=event_id, event_type=event_type)
-        .on_conflict_do_nothing()
-        .returning(inbox.c.event_id)
-    )
-    inserted = result.first() is not None
-    return inserted or not DEDUPE
+    inserted = await (await driver(conn)).fetchval(_RECORD, consumer, event_id, event_type)
+    return bool(inserted) or not DEDUPE
+
+
+_RECORD = (
+    "INSERT INTO msa_inbox (consumer, event_id, event_type) VALUES ($1, $2, $3) "
+    "ON CONFLICT DO NOTHING RETURNING true"
+)
 
 
 def _decode(event_type: str, data: bytes) -> Any:
