@@ -17,12 +17,9 @@ from sqlalchemy import (
     Table,
     Text,
     delete,
-    func,
     select,
-    update,
 )
 from sqlalchemy.dialects.postgresql import UUID
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from msa.db import driver
@@ -68,22 +65,29 @@ async def cart(conn: AsyncConnection, user_id: uuid.UUID) -> list[dict[str, Any]
     return [dict(row) for row in rows.mappings()]
 
 
-async def add_to_cart(conn: AsyncConnection, user_id: uuid.UUID, book_id: uuid.UUID,
-                      quantity: int) -> int:
-    """Add `quantity`; returns the new quantity (the CHECK caps it at 100)."""
-    statement = pg_insert(cart_items).values(user_id=user_id, book_id=book_id, quantity=quantity)
-    upsert = statement.on_conflict_do_update(
-        index_elements=["user_id", "book_id"],
-        set_={"quantity": cart_items.c.quantity + statement.excluded.quantity},
-    ).returning(cart_items.c.quantity)
-    return int((await conn.execute(upsert)).scalar_one())
+async def put_in_cart(conn: AsyncConnection, user_id: uuid.UUID, book_id: uuid.UUID,
+                      quantity: int, *, add: bool, known: bool) -> list[dict[str, Any]] | None:
+    """Add `quantity` copies of the book to the cart (or, without `add`, set its quantity)
+    and return the whole cart, in one statement. Only a book orders knows (from catalog's
+    events) is put in, unless `known` says it exists: for another, None and nothing
+    changed. The CHECK caps a line at 100."""
+    rows = await (await driver(conn)).fetch(_PUT_ADDING if add else _PUT_SETTING,
+                                            user_id, book_id, quantity, known)
+    items = [dict(row) for row in rows]
+    return items if any(item["book_id"] == book_id for item in items) else None
 
 
-async def set_cart_quantity(conn: AsyncConnection, user_id: uuid.UUID, book_id: uuid.UUID,
-                            quantity: int) -> None:
-    statement = pg_insert(cart_items).values(user_id=user_id, book_id=book_id, quantity=quantity)
-    await conn.execute(statement.on_conflict_do_update(
-        index_elements=["user_id", "book_id"], set_={"quantity": quantity}))
+_PUT = (
+    "WITH put AS (INSERT INTO cart_items (user_id, book_id, quantity) SELECT $1, $2, $3 "
+    "WHERE $4 OR EXISTS (SELECT 1 FROM books WHERE book_id = $2) "
+    "ON CONFLICT (user_id, book_id) DO UPDATE SET quantity = {quantity} "
+    "RETURNING book_id, quantity, added_at) "
+    "SELECT book_id, quantity FROM (SELECT book_id, quantity, added_at FROM cart_items "
+    "WHERE user_id = $1 AND book_id <> $2 UNION ALL SELECT * FROM put) cart "
+    "ORDER BY added_at, book_id"
+)
+_PUT_ADDING = _PUT.format(quantity="cart_items.quantity + excluded.quantity")
+_PUT_SETTING = _PUT.format(quantity="excluded.quantity")
 
 
 async def remove_from_cart(conn: AsyncConnection, user_id: uuid.UUID,
@@ -100,13 +104,6 @@ async def take_cart(conn: AsyncConnection, user_id: uuid.UUID) -> list[dict[str,
     The cart's rows are deleted, so two checkouts cannot share them: one statement."""
     rows = await (await driver(conn)).fetch(_TAKE_CART, user_id)
     return [dict(row) for row in rows]
-
-
-async def known_books(conn: AsyncConnection, book_ids: list[uuid.UUID]) -> set[uuid.UUID]:
-    """Which of the books orders knows (from catalog's events)."""
-    rows = await (await driver(conn)).fetch(
-        "SELECT book_id FROM books WHERE book_id = ANY($1::uuid[])", book_ids)
-    return {row["book_id"] for row in rows}
 
 
 async def set_book(conn: AsyncConnection, book_id: uuid.UUID, title: str,
@@ -175,11 +172,12 @@ _ORDER_WITH_STEPS = (
 async def set_status(conn: AsyncConnection, order_id: uuid.UUID, status: str,
                      reason: str | None = None) -> dict[str, Any] | None:
     """Move a PENDING order to its end state; None if it was not pending."""
-    row = (await conn.execute(
-        update(orders).where(orders.c.id == order_id, orders.c.status == "PENDING")
-        .values(status=status, reason=reason, updated_at=func.now())
-        .returning(*ORDER_COLUMNS)
-    )).mappings().first()
+    row = await (await driver(conn)).fetchrow(
+        "UPDATE orders SET status = $2, reason = $3, updated_at = now() "
+        "WHERE id = $1 AND status = 'PENDING' RETURNING id, user_id, status, total_cents, "
+        "reason, saga_id, created_at, updated_at",
+        order_id if isinstance(order_id, uuid.UUID) else uuid.UUID(str(order_id)),
+        str(status), reason)
     return dict(row) if row else None
 
 

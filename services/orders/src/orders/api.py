@@ -59,17 +59,15 @@ async def get_cart(rt: RuntimeDep, user: CurrentUser) -> dict[str, Any]:
 @router.post("/cart/items", response_model=Cart)
 async def add_item(body: AddItem, request: Request, key: IdempotencyKey, rt: RuntimeDep,
                    user: CurrentUser) -> JSONResponse:
-    return await handlers.change_cart(
-        rt, request, key, body, user.user_id, body.book_id,
-        lambda conn: adapters.add_to_cart(conn, user.user_id, body.book_id, body.quantity))
+    return await handlers.put_in_cart(rt, request, key, body, user.user_id, body.book_id,
+                                      body.quantity, add=True)
 
 
 @router.put("/cart/items/{book_id}", response_model=Cart)
 async def set_item(book_id: uuid.UUID, body: SetQuantity, request: Request, rt: RuntimeDep,
                    user: CurrentUser, key: IdempotencyKey) -> JSONResponse:
-    return await handlers.change_cart(
-        rt, request, key, body, user.user_id, book_id,
-        lambda conn: adapters.set_cart_quantity(conn, user.user_id, book_id, body.quantity))
+    return await handlers.put_in_cart(rt, request, key, body, user.user_id, book_id,
+                                      body.quantity, add=False)
 
 
 @router.delete("/cart/items/{book_id}", status_code=204, response_class=Response)

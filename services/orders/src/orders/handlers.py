@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import json
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from typing import Any
 
 from fastapi import Request
@@ -54,24 +54,26 @@ class UnknownBooks(Exception):
         self.book_ids = book_ids
 
 
-async def change_cart(rt: Runtime, request: Request, key: str, body: Any,
-                      user_id: uuid.UUID, book_id: uuid.UUID,
-                      change: Callable[[AsyncConnection], Awaitable[Any]]) -> JSONResponse:
-    """Change the cart once per key and answer with the whole cart. A book must exist:
-    the read model of catalog's books says so, or (for one it does not know yet) catalog."""
-    checked = False
+async def put_in_cart(rt: Runtime, request: Request, key: str, body: Any,
+                      user_id: uuid.UUID, book_id: uuid.UUID, quantity: int,
+                      *, add: bool) -> JSONResponse:
+    """Add copies of a book to the cart (or set its quantity) once per key, and answer
+    with the whole cart. The book must exist: the read model of catalog's books says
+    so, or (for one it does not know yet) catalog."""
+    known = False
 
     async def work(conn: AsyncConnection) -> dict[str, Any]:
-        if not checked and not await adapters.known_books(conn, [book_id]):
+        items = await adapters.put_in_cart(conn, user_id, book_id, quantity, add=add,
+                                           known=known)
+        if items is None:
             raise UnknownBooks([book_id])
-        await change(conn)
-        return {"items": await adapters.cart(conn, user_id)}
+        return {"items": items}
 
     try:
         return await run_idempotent(rt, request, key, body, work, principal=str(user_id))
     except UnknownBooks:
         await ensure_book_exists(rt, book_id)
-        checked = True
+        known = True
         return await run_idempotent(rt, request, key, body, work, principal=str(user_id))
 
 
