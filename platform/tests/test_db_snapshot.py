@@ -3,8 +3,10 @@ driver statements belong to the SQLAlchemy transaction they run in."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 
+import asyncpg
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
@@ -52,5 +54,39 @@ async def test_driver_statements_share_the_transaction_and_roll_back_with_it(msa
             await raw.execute("INSERT INTO kept VALUES (4)")
         async with engine.connect() as conn:
             assert (await conn.execute(sa.text("SELECT array_agg(n) FROM kept"))).scalar() == [4]
+    finally:
+        await engine.dispose()
+
+
+async def test_a_request_cancelled_inside_a_driver_transaction_leaves_the_pool_usable(
+        msa_postgres):
+    url = msa_postgres.create_database()
+    engine = create_engine(url, pool_size=1)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(sa.text("CREATE TABLE hot (id int PRIMARY KEY, n int)"))
+            await conn.execute(sa.text("INSERT INTO hot VALUES (1, 0)"))
+        holder = await asyncpg.connect(url)
+        holding = holder.transaction()
+        await holding.start()
+        await holder.execute("UPDATE hot SET n = n + 1 WHERE id = 1")  # the row is held
+
+        async def waits_for_the_row() -> None:
+            async with engine.begin() as conn:
+                await (await driver(conn)).execute("UPDATE hot SET n = n + 10 WHERE id = 1")
+
+        waiting = asyncio.create_task(waits_for_the_row())
+        await asyncio.sleep(0.3)
+        waiting.cancel()  # as a caller's deadline cancels a request
+        with contextlib.suppress(asyncio.CancelledError):
+            await waiting
+        await holding.rollback()
+        await holder.close()
+        async with snapshot(engine) as conn:  # the same pooled connection, or a new one
+            assert (await conn.execute(sa.text("SELECT n FROM hot"))).scalar() == 0
+        async with engine.begin() as conn:
+            await (await driver(conn)).execute("UPDATE hot SET n = n + 1 WHERE id = 1")
+        async with engine.connect() as conn:
+            assert (await conn.execute(sa.text("SELECT n FROM hot"))).scalar() == 1
     finally:
         await engine.dispose()

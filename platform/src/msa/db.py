@@ -78,7 +78,13 @@ async def driver(conn: AsyncConnection) -> asyncpg.Connection:
     raw = await conn.get_raw_connection()
     adapted = raw.dbapi_connection
     if adapted._transaction is None:  # type: ignore[union-attr]
-        await adapted._start_transaction()  # type: ignore[union-attr]
+        try:
+            await adapted._start_transaction()  # type: ignore[union-attr]
+        except BaseException:
+            # a BEGIN cut short (a cancelled request) leaves asyncpg believing a
+            # transaction is open: that connection must never serve anyone again
+            await conn.invalidate()
+            raise
     return adapted._connection  # type: ignore[union-attr]
 
 
@@ -91,7 +97,11 @@ async def autocommit(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connection]:
     """
     async with engine.connect() as conn:
         raw = await conn.get_raw_connection()
-        yield raw.dbapi_connection._connection  # type: ignore[union-attr]
+        try:
+            yield raw.dbapi_connection._connection  # type: ignore[union-attr]
+        except asyncio.CancelledError:
+            await conn.invalidate()  # a statement cut short: not for the next user
+            raise
 
 
 async def migrate(engine: AsyncEngine, service_migrations: Path | None) -> None:

@@ -30,6 +30,7 @@ from msa.metrics import (
     SAGAS_STARTED,
 )
 from msa.sagas.definition import SagaContext, SagaDefinition, Step, StepFailed
+from msa.sagas.group_commit import GroupCommit, Save
 from msa.tables import saga as saga_table
 
 if TYPE_CHECKING:
@@ -78,6 +79,7 @@ class SagaEngine:
         self.owner = f"{self.instance}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._tasks: dict[uuid.UUID, asyncio.Task[str]] = {}
         self._started: dict[uuid.UUID, _State] = {}  # started here, not yet driven
+        self._group = GroupCommit(runtime.db, self.owner)
         self._limit = asyncio.Semaphore(128)
 
     # -- starting ------------------------------------------------------------
@@ -341,22 +343,24 @@ class SagaEngine:
         """Write the saga's state, and the step record if given, in ONE statement —
         only if this driver still holds the saga (owner and fence).
 
-        Inside `conn`'s transaction, or on its own (one round trip) when `conn` is
-        None. Every write also renews the lease for one more step, so driving a
-        saga costs one statement per step and no separate lease round trips.
+        Inside `conn`'s transaction, or on its own when `conn` is None: then with
+        the saves other drivers make at the same moment (`GroupCommit`). Every write
+        also renews the lease for one more step, so driving a saga costs one
+        statement per step and no separate lease round trips.
         `delay` holds a retry back from the recovery loop for that long.
         """
         lease = self.definitions[state.name].lease
-        args = [state.id, self.owner, state.fence, state.status, state.step,
-                _json(state.data), state.error, state.attempts, delay, lease]
-        statement = _SAVE
-        if record is not None:
-            statement = _SAVE_AND_RECORD
-            args += [*record, datetime.now(UTC)]
-        if conn is None:
-            async with autocommit(self.runtime.db) as raw:
-                saved = await raw.fetchval(statement, *args)
+        if conn is None:  # on its own: written together with other drivers' saves
+            saved = await self._group.save(Save(
+                state.id, state.fence, state.status, state.step, _json(state.data),
+                state.error, state.attempts, delay, lease, record, datetime.now(UTC)))
         else:
+            args = [state.id, self.owner, state.fence, state.status, state.step,
+                    _json(state.data), state.error, state.attempts, delay, lease]
+            statement = _SAVE
+            if record is not None:
+                statement = _SAVE_AND_RECORD
+                args += [*record, datetime.now(UTC)]
             saved = await (await driver(conn)).fetchval(statement, *args)
         if not saved:
             SAGA_LEASES_LOST.labels(self.runtime.name, state.name).inc()
@@ -380,6 +384,7 @@ class SagaEngine:
         for task in list(self._tasks.values()):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        await self._group.close()
 
 
 def _definite(exc: Exception) -> bool:
