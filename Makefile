@@ -33,6 +33,7 @@ check: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy platform/src services/*/src
 	$(VENV)/bin/msa docs --check
+	$(VENV)/bin/msa contracts check
 
 docs: $(STAMP)
 	$(VENV)/bin/msa docs

@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "msa.commands.chaos",
     "msa.commands.admin",
     "msa.commands.scaffold",
+    "msa.commands.contracts",
 )
 """Each module's `register(app)` adds its commands; add a line to add a module."""
 

@@ -71,8 +71,9 @@ def new_service(system: System, bp: Blueprint, *, sync: bool = True) -> list[Pat
         if sync:
             relock(root)
         written += regenerate(root)
+        written += record_contracts(root, bp.name)
     except BaseException:
-        _undo(root, bp.name, system.system.gateway, sync=sync)
+        _undo(root, bp.name, system.system.gateway, list(bp.publishes), sync=sync)
         raise
     return written
 
@@ -87,11 +88,14 @@ def remove_service(system: System, name: str, *, sync: bool = True) -> list[Path
              and (name in svc.calls or set(svc.consumes) & set(spec.publishes))]
     if users:
         raise ScaffoldError(f"{name} is still used by {', '.join(users)}")
-    _undo(system.root, name, system.system.gateway, sync=sync)
+    _undo(system.root, name, system.system.gateway, spec.publishes, sync=sync)
     return regenerate(system.root)
 
 
-def _undo(root: Path, name: str, gateway: str, *, sync: bool) -> None:
+def _undo(root: Path, name: str, gateway: str, publishes: list[str], *, sync: bool) -> None:
+    from msa import contracts
+
+    contracts.forget(root, name, publishes)
     system_file = root / "system.toml"
     text = system_file.read_text(encoding="utf-8")
     if f"[services.{name}]" in text:
@@ -114,6 +118,13 @@ def regenerate(root: Path) -> list[Path]:
             sys.path.append(str(source))
     importlib.invalidate_caches()
     return docs.write(load_system(root / "system.toml"))
+
+
+def record_contracts(root: Path, name: str) -> list[Path]:
+    """Snapshot the new service's API and events (`msa contracts`): all of it is new."""
+    from msa import contracts
+
+    return contracts.accept(load_system(root / "system.toml"), [name])
 
 
 def uv_command(root: Path) -> str:
