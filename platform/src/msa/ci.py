@@ -107,6 +107,10 @@ def platform_workflow(system: System) -> dict[str, Any]:
     platform_paths = ["platform/**", "system.toml", "Makefile", "pyproject.toml", "uv.lock",
                       "tests/**", "docs/**", "deploy/**", "contracts/**", ".ci/**",
                       f"{FOLDER.as_posix()}/{PLATFORM_WORKFLOW}.yml"]
+    services = {svc.package for svc in system.services.values()}
+    platform_paths += [f"services/{folder.name}/**"  # workspace packages that are no service
+                       for folder in sorted((system.root / "services").glob("*"))
+                       if (folder / "pyproject.toml").exists() and folder.name not in services]
     return {
         "name": f"platform ({system.system.name})",
         "on": {"push": {"branches": ["main"], "paths": platform_paths},
