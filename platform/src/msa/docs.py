@@ -121,6 +121,7 @@ GENERATORS: tuple[str, ...] = (
     "msa.docs:core_documents",
     "msa.monitoring:documents",
     "msa.ci:documents",
+    "msa.team_map:documents",
 )
 """Every generator `msa docs` runs (and `msa new service` / `msa remove service` rerun):
 `module:function`, called with the System, returning (path, text) pairs. Add a line to
