@@ -211,3 +211,19 @@ def test_a_service_that_cannot_be_made_is_refused_in_one_line_and_nothing_is_wri
     assert error.startswith("msa: ") and error.count("\n") == 1, error
     assert says in error
     assert tree(ROOT) == before
+
+
+@pytest.mark.parametrize(("name", "says"), [
+    ("orders", "orders is still used by notifications"),
+    ("gateway", "gateway is the gateway"),
+    ("nope", "unknown service 'nope'"),
+])
+def test_a_service_that_cannot_be_removed_is_refused_in_one_line_and_nothing_changes(
+        name: str, says: str, capsys: pytest.CaptureFixture[str]) -> None:
+    before = tree(ROOT)
+    with pytest.raises(SystemExit) as exited:
+        main(["--system", str(ROOT / "system.toml"), "remove", "service", name, "--no-sync"])
+    assert exited.value.code == 1
+    error = capsys.readouterr().err
+    assert error.startswith("msa: ") and error.count("\n") == 1 and says in error, error
+    assert tree(ROOT) == before

@@ -4,8 +4,9 @@ its exact undo.
 `new_service` writes the service's package from `templates`/`testfiles`, registers it
 in system.toml and the uv workspace, regenerates every generated document (`msa.docs`:
 CODEOWNERS, diagram, event catalog, monitoring, CI workflows, contract snapshots, and
-whatever else is registered there), then relocks and syncs the workspace so that the
-runner can start it at once. Everything is checked before the first file is written.
+whatever else is registered there) and snapshots its contracts, while `uv sync`
+relocks the workspace and installs the package, so that the runner can start it at
+once. Everything is checked before the first file is written.
 """
 
 from __future__ import annotations
@@ -68,10 +69,18 @@ def new_service(system: System, bp: Blueprint, *, sync: bool = True) -> list[Pat
             written.append(path)
         system_file.write_text(new_text, encoding="utf-8")
         workspace.add_to_workspace(root / "pyproject.toml", bp.name)
-        if sync:
-            relock(root)
-        written += regenerate(root)
-        written += record_contracts(root, bp.name)
+        # uv installs the package while the documents are regenerated: these need only
+        # the package's source folder (see `regenerate`), not its installation.
+        relocking = Relock(root) if sync else None
+        try:
+            written += regenerate(root)
+            written += record_contracts(root, bp.name)
+        except BaseException:
+            if relocking is not None:
+                relocking.cancel()
+            raise
+        if relocking is not None:
+            relocking.wait()
     except BaseException:
         _undo(root, bp.name, system.system.gateway, list(bp.publishes), sync=sync)
         raise
@@ -136,12 +145,28 @@ def uv_command(root: Path) -> str:
 
 
 def relock(root: Path) -> None:
-    """`uv lock` and `uv sync` the workspace, so the new package is importable at once."""
-    uv = uv_command(root)
-    env = {**os.environ, "UV_PROJECT_ENVIRONMENT": str(root / ".venv")}
-    for args in (["lock"], ["sync", "--frozen"]):
-        done = subprocess.run([uv, *args, "--quiet"], cwd=root, env=env, capture_output=True,
-                              text=True, check=False)
-        if done.returncode != 0:
-            last = (done.stderr.strip().splitlines() or ["failed"])[-1]
-            raise ScaffoldError(f"uv {args[0]}: {last}")
+    """Relock and sync the workspace (`uv sync`), so the new package is importable."""
+    Relock(root).wait()
+
+
+class Relock:
+    """`uv sync` of the workspace, running while the documents are regenerated."""
+
+    def __init__(self, root: Path) -> None:
+        env = {**os.environ, "UV_PROJECT_ENVIRONMENT": str(root / ".venv")}
+        self._process = subprocess.Popen(
+            [uv_command(root), "sync", "--quiet"], cwd=root, env=env, text=True,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def wait(self) -> None:
+        """Until uv is done; ScaffoldError with uv's last line if it failed."""
+        _, errors = self._process.communicate()
+        if self._process.returncode != 0:
+            last = (errors.strip().splitlines() or ["failed"])[-1]
+            raise ScaffoldError(f"uv sync: {last}")
+
+    def cancel(self) -> None:
+        if self._process.poll() is None:
+            self._process.kill()
+        self._process.communicate()
+

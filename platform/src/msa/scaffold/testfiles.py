@@ -65,16 +65,19 @@ async def test_hello_answers({bp.name}: httpx.AsyncClient) -> None:
 async def test_it_is_ready({bp.name}: httpx.AsyncClient) -> None:
     assert (await {bp.name}.get("/readyz")).status_code == 200
 '''
+    published = _published(bp) if bp.publishes else ""
+    extra_imports = "import asyncio\nimport json\n" if bp.publishes else ""
+    broker = "from msa.messaging import Broker\n" if bp.publishes else ""
     return f'''"""{bp.title}'s API on a real PostgreSQL and NATS."""
 
-import uuid
+{extra_imports}import uuid
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 
 from msa.apptest import serve_in_process
-from msa.testing import PostgresForTests
+{broker}from msa.testing import PostgresForTests
 
 
 @pytest.fixture(scope="module")
@@ -122,4 +125,27 @@ async def test_an_unknown_item_is_a_404_problem({bp.name}: httpx.AsyncClient) ->
     response = await {bp.name}.get(f"/api/{bp.name}/items/{{uuid.uuid4()}}")
     assert response.status_code == 404
     assert response.json()["status"] == 404
+{published}'''
+
+
+def _published(bp: Blueprint) -> str:
+    event = bp.publishes[0]
+    return f'''
+
+async def test_a_new_item_is_published_through_the_outbox({bp.name}: httpx.AsyncClient,
+{" " * 58}msa_nats: str) -> None:
+    broker = Broker(msa_nats, "{bp.name}-test-reader")
+    await broker.connect()
+    try:
+        messages = await broker.js.subscribe("{event}", ordered_consumer=True)
+        made = await {bp.name}.post("/api/{bp.name}/items", json={{"name": "sent"}},
+{" " * (len(bp.name) + 27)}headers=key())
+        async with asyncio.timeout(20):
+            while True:
+                message = await messages.next_msg(timeout=20)
+                if json.loads(message.data)["id"] == made.json()["id"]:
+                    break
+        assert json.loads(message.data)["name"] == "sent"
+    finally:
+        await broker.close()
 '''
