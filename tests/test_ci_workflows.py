@@ -109,3 +109,22 @@ def _repository_files() -> list[str]:
 def test_the_workflows_are_what_the_generator_gives() -> None:
     for path, text in ci.documents(SYSTEM):
         assert path.read_text(encoding="utf-8") == text
+
+
+def test_msa_docs_removes_the_workflow_of_a_service_gone_but_keeps_hand_written_ones(
+        tmp_path: Path) -> None:
+    for name in ("system.toml", "README.md"):
+        (tmp_path / name).write_text((ROOT / name).read_text(encoding="utf-8"))
+    system = load_system(tmp_path / "system.toml")
+    folder = tmp_path / ".github" / "workflows"
+    folder.mkdir(parents=True)
+    gone = folder / "shipping.yml"
+    gone.write_text(ci.render({"name": "shipping"}), encoding="utf-8")
+    own = folder / "release.yml"
+    own.write_text("name: release\non: push\n", encoding="utf-8")
+
+    docs.write(system)
+
+    assert not gone.exists() and own.exists()
+    assert (folder / "catalog.yml").exists()
+    assert docs.stale(system) == []

@@ -126,8 +126,9 @@ GENERATORS: tuple[str, ...] = (
 """Every generator `msa docs` runs (and `msa new service` / `msa remove service` rerun):
 `module:function`, called with the System, returning (path, text) pairs. Add a line to
 add a generator (e.g. the manifest renderer). A generator's module may name the files it
-owns entirely in `GENERATED_GLOBS` (relative to the repository root): such a file that
-the generator no longer produces is stale, and `msa docs` removes it."""
+owns in `GENERATED_GLOBS` (relative to the repository root): such a file, marked as
+generated in its first line, that the generator no longer produces is stale, and
+`msa docs` removes it."""
 
 
 def core_documents(system: System) -> list[tuple[Path, str]]:
@@ -156,13 +157,22 @@ def documents(system: System) -> list[Document]:
             for path, text in generate(system)]
 
 
+GENERATED_MARK = "Generated from system.toml by `msa docs`"
+
+
 def orphans(system: System, made: list[Document]) -> list[Path]:
-    """Files a generator owns (`GENERATED_GLOBS`) but no longer produces."""
+    """Files a generator owns (`GENERATED_GLOBS`, and marked as generated in their first
+    line) but no longer produces. A file written by hand there is never touched."""
     produced = {doc.path for doc in made}
     return sorted({path for module, _ in _generators()
                    for pattern in getattr(module, "GENERATED_GLOBS", ())
                    for path in system.root.glob(pattern)
-                   if path.is_file() and path not in produced})
+                   if path.is_file() and path not in produced and _marked(path)})
+
+
+def _marked(path: Path) -> bool:
+    with path.open(encoding="utf-8", errors="replace") as file:
+        return GENERATED_MARK in file.readline()
 
 
 def stale(system: System) -> list[Path]:
