@@ -59,6 +59,8 @@ def new_service(system: System, bp: Blueprint, *, sync: bool = True) -> list[Pat
     new_text = workspace.add_service(system_file.read_text(encoding="utf-8"), bp,
                                      system.system.gateway)
     parse_system(new_text, system_file)  # refuse before writing if the result is invalid
+    if sync:
+        uv_command(root)  # refuse before writing if the package could not be installed
     folder = root / "services" / bp.name
     written = []
     try:
@@ -81,8 +83,11 @@ def new_service(system: System, bp: Blueprint, *, sync: bool = True) -> list[Pat
             raise
         if relocking is not None:
             relocking.wait()
-    except BaseException:
-        _undo(root, bp.name, system.system.gateway, list(bp.publishes), sync=sync)
+    except BaseException as failure:
+        try:
+            _undo(root, bp.name, system.system.gateway, list(bp.publishes), sync=sync)
+        except ScaffoldError as undo_failure:  # e.g. uv failing again: say both, first first
+            raise ScaffoldError(f"{failure}; undoing it: {undo_failure}") from failure
         raise
     return written
 
