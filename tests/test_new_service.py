@@ -155,11 +155,14 @@ def test_a_new_service_answers_behind_the_gateway_and_its_removal_restores_the_r
     assert made.returncode == 0, made.stderr
     scaffolded = time.monotonic() - started
 
-    answer = answer_through_gateway(start_system(), "shipping")
+    gateway = start_system()
+    ready = time.monotonic() - started
+    answer = answer_through_gateway(gateway, "shipping")
     assert answer.headers["content-type"].startswith("application/problem+json")
     answered = time.monotonic() - started
-    sys.stderr.write(f"\nmsa new service: {scaffolded:.1f} s; answering through the "
-                     f"gateway {answered:.1f} s after it started\n")
+    sys.stderr.write(f"\nmsa new service took {scaffolded:.1f} s; the system was ready "
+                     f"{ready:.1f} s and the service answered through the gateway "
+                     f"{answered:.1f} s after `msa new service` started\n")
 
     assert "/services/shipping/ @bookstore/fulfilment" in (repository / "CODEOWNERS").read_text()
     readme = (repository / "README.md").read_text()
