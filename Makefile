@@ -4,7 +4,8 @@ UV ?= $(shell command -v uv 2>/dev/null || echo .venv-tools/bin/uv)
 VENV := .venv
 STAMP := $(VENV)/.synced
 
-.PHONY: up up-monolith down test check docs clean bench bench-startup bench-checkout chaos
+.PHONY: up up-monolith down test check docs clean bench bench-startup bench-checkout chaos \
+	test-service contracts-check image push-image deploy
 
 $(UV):
 	python3 -m venv .venv-tools && .venv-tools/bin/pip install --quiet uv
@@ -32,9 +33,38 @@ check: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy platform/src services/*/src
 	$(VENV)/bin/msa docs --check
+	$(VENV)/bin/msa contracts check
 
 docs: $(STAMP)
 	$(VENV)/bin/msa docs
+
+# The targets each service's CI workflow runs (.github/workflows/<service>.yml, generated
+# from system.toml by `msa docs`); SERVICE=name, ENV=dev|prod.
+need-service = @test -n "$(SERVICE)" -a -d "services/$(SERVICE)" || { echo "make $@: set SERVICE to a folder under services/" >&2; exit 2; }
+
+test-service: $(STAMP)
+	$(need-service)
+	$(VENV)/bin/pytest -q services/$(SERVICE)
+
+contracts-check: $(STAMP)
+	$(VENV)/bin/msa contracts check
+
+image: $(STAMP)
+	$(need-service)
+	@test -f services/$(SERVICE)/Containerfile || { echo "make image: services/$(SERVICE) has no Containerfile yet" >&2; exit 2; }
+	podman build -f services/$(SERVICE)/Containerfile -t $(or $(REGISTRY),localhost)/$(SERVICE):$(or $(TAG),dev) .
+
+push-image: $(STAMP)
+	$(need-service)
+	@test -n "$(REGISTRY)" || { echo "make push-image: set REGISTRY (the image registry)" >&2; exit 2; }
+	podman push $(REGISTRY)/$(SERVICE):$(or $(TAG),dev)
+
+deploy: $(STAMP)
+	$(need-service)
+	@test "$(ENV)" = dev -o "$(ENV)" = prod || { echo "make deploy: set ENV=dev or ENV=prod" >&2; exit 2; }
+	@$(VENV)/bin/msa deploy --help >/dev/null 2>&1 || { echo "make deploy: this tree has no manifest renderer (msa deploy) yet" >&2; exit 2; }
+	$(VENV)/bin/msa deploy render --env $(ENV) --output .msa/manifests/$(ENV)
+	kubectl apply -k .msa/manifests/$(ENV) --selector app.kubernetes.io/name=$(SERVICE)
 
 bench: bench-startup bench-checkout
 

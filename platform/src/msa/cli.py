@@ -16,6 +16,8 @@ COMMAND_MODULES = (
     "msa.commands.ops",
     "msa.commands.chaos",
     "msa.commands.admin",
+    "msa.commands.scaffold",
+    "msa.commands.contracts",
 )
 """Each module's `register(app)` adds its commands; add a line to add a module."""
 

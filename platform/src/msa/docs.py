@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import importlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from msa.errors import ConfigError
@@ -115,30 +117,81 @@ def event_catalog(system: System) -> dict[str, Any]:
     }
 
 
-def documents(system: System) -> list[Document]:
-    from msa import monitoring
+GENERATORS: tuple[str, ...] = (
+    "msa.docs:core_documents",
+    "msa.monitoring:documents",
+    "msa.ci:documents",
+    "msa.team_map:documents",
+)
+"""Every generator `msa docs` runs (and `msa new service` / `msa remove service` rerun):
+`module:function`, called with the System, returning (path, text) pairs. Add a line to
+add a generator (e.g. the manifest renderer). A generator's module may name the files it
+owns in `GENERATED_GLOBS` (relative to the repository root): such a file, marked as
+generated in its first line, that the generator no longer produces is stale, and
+`msa docs` removes it."""
 
+
+def core_documents(system: System) -> list[tuple[Path, str]]:
+    """CODEOWNERS, the README diagram and the event catalog."""
     root = system.root
     readme = (root / "README.md").read_text(encoding="utf-8")
     return [
-        Document(root / "CODEOWNERS", codeowners(system)),
-        Document(root / "README.md", readme_with_diagram(readme, system)),
-        Document(root / "docs" / "events.asyncapi.json",
-                 json.dumps(event_catalog(system), indent=2, sort_keys=True) + "\n"),
-        *(Document(path, text) for path, text in monitoring.documents(system)),
+        (root / "CODEOWNERS", codeowners(system)),
+        (root / "README.md", readme_with_diagram(readme, system)),
+        (root / "docs" / "events.asyncapi.json",
+         json.dumps(event_catalog(system), indent=2, sort_keys=True) + "\n"),
     ]
 
 
+def _generators() -> list[tuple[ModuleType, Callable[[System], list[tuple[Path, str]]]]]:
+    pairs = []
+    for entry in GENERATORS:
+        module_name, _, function = entry.partition(":")
+        module = importlib.import_module(module_name)
+        pairs.append((module, getattr(module, function)))
+    return pairs
+
+
+def documents(system: System) -> list[Document]:
+    return [Document(path, text) for _, generate in _generators()
+            for path, text in generate(system)]
+
+
+GENERATED_MARK = "Generated from system.toml by `msa docs`"
+
+
+def orphans(system: System, made: list[Document]) -> list[Path]:
+    """Files a generator owns (`GENERATED_GLOBS`, and marked as generated in their first
+    line) but no longer produces. A file written by hand there is never touched."""
+    produced = {doc.path for doc in made}
+    return sorted({path for module, _ in _generators()
+                   for pattern in getattr(module, "GENERATED_GLOBS", ())
+                   for path in system.root.glob(pattern)
+                   if path.is_file() and path not in produced and _marked(path)})
+
+
+def _marked(path: Path) -> bool:
+    with path.open(encoding="utf-8", errors="replace") as file:
+        return GENERATED_MARK in file.readline()
+
+
 def stale(system: System) -> list[Path]:
-    """The generated documents that differ from what system.toml gives."""
-    return [doc.path for doc in documents(system)
-            if not doc.path.exists() or doc.path.read_text(encoding="utf-8") != doc.text]
+    """The generated documents that differ from what system.toml gives, and orphans."""
+    made = documents(system)
+    return [doc.path for doc in made
+            if not doc.path.exists() or doc.path.read_text(encoding="utf-8") != doc.text
+            ] + orphans(system, made)
 
 
 def write(system: System) -> list[Path]:
-    changed = stale(system)
-    for doc in documents(system):
+    made = documents(system)
+    changed = [doc.path for doc in made
+               if not doc.path.exists() or doc.path.read_text(encoding="utf-8") != doc.text]
+    for doc in made:
         if doc.path in changed:
             doc.path.parent.mkdir(parents=True, exist_ok=True)
             doc.path.write_text(doc.text, encoding="utf-8")
-    return changed
+    removed = orphans(system, made)
+    for path in removed:
+        path.unlink()
+    return changed + removed

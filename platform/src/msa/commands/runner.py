@@ -182,6 +182,14 @@ def teams(ctx: typer.Context) -> None:
             _edge(events, system, publisher, consumer, f"{event} ({publisher} → {consumer})")
     console.print(_edge_table("Synchronous calls between teams", calls, "calls"))
     console.print(_edge_table("Asynchronous events between teams", events, "events"))
+    from msa.team_map import crossings
+
+    pairs = Table(title="Coordination between teams (both directions)", title_justify="left")
+    for column in ("team", "team", "calls", "event flows"):
+        pairs.add_column(column)
+    for (first, second), crossing in crossings(system).items():
+        pairs.add_row(first, second, str(crossing.calls), str(crossing.events))
+    console.print(pairs)
 
 
 # -- helpers -------------------------------------------------------------------

@@ -19,7 +19,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from msa.checks import CheckResult, CheckSuite, SystemAccess
+from msa import CheckResult, CheckSuite, SystemAccess
 
 _HELD = ("reserved", "committed")
 

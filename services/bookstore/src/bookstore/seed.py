@@ -12,8 +12,7 @@ import asyncio
 import hashlib
 import time
 
-from msa.checks import SystemAccess
-from msa.errors import MsaError
+from msa import MsaError, SystemAccess
 
 
 def copies_for(book_id: str) -> int:

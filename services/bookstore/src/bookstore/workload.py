@@ -26,10 +26,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from msa.chaos.record import Outcome
-from msa.chaos.workload import Answer, WorkloadContext
-from msa.checks import CheckResult
-from msa.errors import MsaError
+from msa import Answer, CheckResult, MsaError, Outcome, WorkloadContext
 
 PASSWORD = "chaos-workload-password-1"
 HOT_BOOKS, HOT_COPIES, HOT_PRICE = 4, 2, 1500

@@ -11,11 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from catalog import adapters, handlers
 from catalog.domain import is_valid_isbn13, normalise_isbn
-from msa.db import snapshot
-from msa.idempotency import IdempotencyKey, run_idempotent
-from msa.principal import AdminUser
-from msa.problems import NotFound
-from msa.service import Runtime, get_runtime
+from msa import AdminUser, IdempotencyKey, NotFound, Runtime, get_runtime, run_idempotent, snapshot
 
 router = APIRouter(prefix="/api/catalog", tags=["catalog"])
 admin = APIRouter(prefix="/api/catalog/admin", tags=["catalog admin"])

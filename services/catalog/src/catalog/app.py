@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from catalog import api, consumers, handlers
-from msa.service import ServiceDefinition
+from msa import ServiceDefinition
 
 service = ServiceDefinition(
     "catalog",

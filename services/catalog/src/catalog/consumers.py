@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from catalog import adapters
-from msa.messaging import Delivery, subscribe
+from msa import Delivery, subscribe
 
 
 @subscribe("reviews.rating.changed.v1")

@@ -11,9 +11,7 @@ from catalog import adapters
 from catalog.contracts import BookCreated, BookUpdated
 from catalog.domain import book_id_for
 from catalog.seed import seed_books
-from msa.messaging import emit
-from msa.problems import Conflict, NotFound
-from msa.service import Runtime
+from msa import Conflict, NotFound, Runtime, emit
 
 
 async def create_book(conn: AsyncConnection, values: dict[str, Any]) -> dict[str, Any]:

@@ -19,12 +19,19 @@ from gateway.limits import RateLimits, TokenBuckets
 from gateway.routing import RouteTable
 from gateway.settings import GatewaySettings, load_gateway_settings
 from identity.contracts import AUDIENCE, INTERNAL_JWKS_PATH, ISSUER
-from msa.auth import Claims, TokenVerifier, bearer_token
-from msa.metrics import ROUTE_LABEL
-from msa.problems import NotFound
-from msa.service import Colocation, Runtime, ServiceDefinition, get_runtime
-from msa.settings import ServiceSettings
-from msa.system import System
+from msa import (
+    ROUTE_LABEL,
+    Claims,
+    Colocation,
+    NotFound,
+    Runtime,
+    ServiceDefinition,
+    ServiceSettings,
+    System,
+    TokenVerifier,
+    bearer_token,
+    get_runtime,
+)
 
 router = APIRouter()
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]

@@ -10,9 +10,7 @@ import asyncio
 import uuid
 from typing import Any
 
-from msa.client import RemoteProblem, ServiceCallError
-from msa.problems import NotFound, Problem
-from msa.service import Runtime
+from msa import NotFound, Problem, RemoteProblem, Runtime, ServiceCallError
 
 PART_TIMEOUT = 1.0
 

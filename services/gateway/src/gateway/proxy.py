@@ -12,11 +12,16 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from gateway.routing import Target
-from msa.auth import Claims
-from msa.client import ServiceTimeout, ServiceUnavailable
-from msa.principal import ROLE_HEADER, USER_HEADER
-from msa.problems import NotFound, Problem
-from msa.service import Runtime
+from msa import (
+    ROLE_HEADER,
+    USER_HEADER,
+    Claims,
+    NotFound,
+    Problem,
+    Runtime,
+    ServiceTimeout,
+    ServiceUnavailable,
+)
 
 PROXY_TIMEOUT = 10.0
 _REQUEST_HEADERS = ("content-type", "accept", "idempotency-key", "if-none-match", "traceparent",

@@ -15,7 +15,7 @@ from urllib.parse import unquote
 
 import httpx
 
-from msa.system import System
+from msa import System
 
 _DECODE_ROUNDS = 4  # `%25252e` is still a dot to something that decodes three times
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from identity import handlers
-from msa.db import create_engine
-from msa.problems import Problem
+from msa import Problem, create_engine
 
 
 async def create_admin(database_url: str, email: str, password: str) -> dict[str, Any]:

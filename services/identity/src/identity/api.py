@@ -18,12 +18,17 @@ from identity.domain import (
     check_password,
     normalise_email,
 )
-from msa.auth import jwks
-from msa.db import snapshot
-from msa.idempotency import IdempotencyKey, run_idempotent
-from msa.principal import CurrentUser, Forbidden
-from msa.service import Runtime, get_runtime
-from msa.service_guard import OperatorOnly
+from msa import (
+    CurrentUser,
+    Forbidden,
+    IdempotencyKey,
+    OperatorOnly,
+    Runtime,
+    get_runtime,
+    jwks,
+    run_idempotent,
+    snapshot,
+)
 
 router = APIRouter(prefix="/api/identity", tags=["identity"])
 internal = APIRouter(prefix="/internal/identity", tags=["internal"])

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from identity import api, handlers
-from msa.service import ServiceDefinition
+from msa import ServiceDefinition
 
 service = ServiceDefinition(
     "identity",

@@ -21,11 +21,16 @@ from identity.domain import (
     scrypt_cost,
     verify_password,
 )
-from msa.auth import KeyRing, key_directory
-from msa.errors import ConfigError
-from msa.principal import Unauthorized
-from msa.problems import Conflict, NotFound, Unprocessable
-from msa.service import Runtime
+from msa import (
+    ConfigError,
+    Conflict,
+    KeyRing,
+    NotFound,
+    Runtime,
+    Unauthorized,
+    Unprocessable,
+    key_directory,
+)
 
 WRONG_CREDENTIALS = "wrong email or password"
 

@@ -25,9 +25,7 @@ from identity.domain import (
     new_refresh_token,
     refresh_token_hash,
 )
-from msa.auth import KeyRing, issue_access_token
-from msa.principal import Unauthorized
-from msa.service import Runtime
+from msa import KeyRing, Runtime, Unauthorized, issue_access_token
 
 NOT_VALID = "the refresh token is not valid: sign in again"
 _log = logging.getLogger("identity.sessions")

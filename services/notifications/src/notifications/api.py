@@ -10,10 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from msa.db import snapshot
-from msa.idempotency import IdempotencyKey, run_idempotent
-from msa.principal import CurrentUser
-from msa.service import Runtime, get_runtime
+from msa import CurrentUser, IdempotencyKey, Runtime, get_runtime, run_idempotent, snapshot
 from notifications import adapters, handlers
 
 router = APIRouter(prefix="/api/notifications", tags=["notifications"])

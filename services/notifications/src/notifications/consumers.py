@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from msa.messaging import Delivery, subscribe
+from msa import Delivery, subscribe
 from notifications import handlers
 from orders.contracts import OrderCancelled, OrderConfirmed
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from msa.problems import NotFound
+from msa import NotFound
 from notifications import adapters
 from notifications.domain import CANCELLED, CONFIRMED, cancelled_text, confirmed_text
 from orders.contracts import OrderCancelled, OrderConfirmed

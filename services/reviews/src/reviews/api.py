@@ -10,10 +10,16 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from msa.db import snapshot
-from msa.idempotency import IdempotencyKey, Work, run_idempotent
-from msa.principal import CurrentUser, Principal
-from msa.service import Runtime, get_runtime
+from msa import (
+    CurrentUser,
+    IdempotencyKey,
+    Principal,
+    Runtime,
+    Work,
+    get_runtime,
+    run_idempotent,
+    snapshot,
+)
 from reviews import adapters, handlers
 from reviews.domain import MAX_RATING, MAX_TEXT, MIN_RATING, clean_text
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from msa.events import Event
+from msa import Event
 
 
 class RatingChanged(Event):

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from msa.messaging import emit
+from msa import emit
 from reviews import adapters
 from reviews.contracts import RatingChanged
 
