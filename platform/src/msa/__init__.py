@@ -58,6 +58,8 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "run_idempotent": ("msa.idempotency", "run_idempotent"),
     "Work": ("msa.idempotency", "Work"),
     "snapshot": ("msa.db", "snapshot"),
+    "driver": ("msa.db", "driver"),
+    "autocommit": ("msa.db", "autocommit"),
     "create_engine": ("msa.db", "create_engine"),
     "run_alembic_env": ("msa.db", "run_alembic_env"),
     "inbox_table": ("msa.tables", "inbox"),
@@ -135,9 +137,11 @@ __all__ = [
     "Unprocessable",
     "Work",
     "WorkloadContext",
+    "autocommit",
     "bearer_token",
     "business_counter",
     "create_engine",
+    "driver",
     "emit",
     "get_runtime",
     "inbox_table",
@@ -167,7 +171,7 @@ if TYPE_CHECKING:  # the same names, for type checkers (a test keeps both lists 
     from msa.chaos.record import Outcome
     from msa.chaos.workload import Answer, WorkloadContext
     from msa.checks import CheckResult, CheckSuite, SystemAccess
-    from msa.db import create_engine, run_alembic_env, snapshot
+    from msa.db import autocommit, create_engine, driver, run_alembic_env, snapshot
     from msa.errors import ConfigError, MsaError
     from msa.events import Event
     from msa.idempotency import IdempotencyKey, Work, run_idempotent

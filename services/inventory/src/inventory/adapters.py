@@ -23,8 +23,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from inventory.domain import ReservationStatus, Stock
-from msa.db import driver
-from msa.tables import inbox
+from msa import driver
+from msa import inbox_table as inbox
 
 metadata = MetaData()
 

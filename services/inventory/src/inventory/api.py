@@ -11,13 +11,17 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from inventory import adapters, handlers
 from inventory.contracts import Reservation, ReservationOutcome, ReserveStock
-from msa.db import snapshot
-from msa.idempotency import IdempotencyKey, run_idempotent
-from msa.principal import AdminUser
-from msa.problems import NotFound
-from msa.service import Runtime, get_runtime
-from msa.service_auth import OPERATOR
-from msa.service_guard import OperatorOnly
+from msa import (
+    OPERATOR,
+    AdminUser,
+    IdempotencyKey,
+    NotFound,
+    OperatorOnly,
+    Runtime,
+    get_runtime,
+    run_idempotent,
+    snapshot,
+)
 
 router = APIRouter(prefix="/api/inventory", tags=["inventory"])
 admin = APIRouter(prefix="/api/inventory/admin", tags=["inventory admin"])

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from inventory import api, consumers, handlers
-from msa.service import ServiceDefinition
+from msa import ServiceDefinition
 
 service = ServiceDefinition(
     "inventory",

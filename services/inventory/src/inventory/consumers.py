@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from catalog.contracts import BookCreated
 from inventory import handlers
-from msa.messaging import Delivery, subscribe
+from msa import Delivery, subscribe
 
 
 @subscribe(BookCreated.type)

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from msa.events import Event
+from msa import Event
 
 OUT_OF_STOCK = "urn:bookstore:out-of-stock"
 REFERENCE_VOIDED = "urn:bookstore:reference-voided"

@@ -29,9 +29,7 @@ from inventory.domain import (
     needs_release,
     reserve_again,
 )
-from msa.messaging import emit
-from msa.problems import Conflict, NotFound
-from msa.service import Runtime
+from msa import Conflict, NotFound, Runtime, emit
 
 EXPIRY_BATCH = 100
 

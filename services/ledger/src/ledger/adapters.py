@@ -22,7 +22,7 @@ from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger.domain import EntryKind, LedgerAccount, Line, SaleStatus
-from msa.db import driver
+from msa import driver
 
 metadata = MetaData()
 

@@ -11,10 +11,7 @@ from pydantic import BaseModel
 
 from ledger import handlers
 from ledger.contracts import Reversal, Sale, SaleRequest
-from msa.db import snapshot
-from msa.idempotency import IdempotencyKey, run_idempotent
-from msa.principal import AdminUser
-from msa.service import Runtime, get_runtime
+from msa import AdminUser, IdempotencyKey, Runtime, get_runtime, run_idempotent, snapshot
 
 router = APIRouter(prefix="/api/ledger", tags=["ledger"])
 internal = APIRouter(prefix="/internal/ledger", tags=["internal"])

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from ledger import api
-from msa.service import ServiceDefinition
+from msa import ServiceDefinition
 
 service = ServiceDefinition(
     "ledger",

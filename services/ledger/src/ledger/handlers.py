@@ -19,7 +19,7 @@ from ledger.domain import (
     reversal_lines,
     sale_lines,
 )
-from msa.problems import Conflict
+from msa import Conflict
 
 
 async def record_sale(conn: AsyncConnection, command: SaleRequest) -> dict[str, Any]:

@@ -9,11 +9,15 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from msa.db import snapshot
-from msa.idempotency import IdempotencyKey, run_idempotent
-from msa.principal import CurrentUser
-from msa.problems import NotFound
-from msa.service import Runtime, get_runtime
+from msa import (
+    CurrentUser,
+    IdempotencyKey,
+    NotFound,
+    Runtime,
+    get_runtime,
+    run_idempotent,
+    snapshot,
+)
 from orders import adapters, handlers
 from orders.domain import MAX_QUANTITY
 

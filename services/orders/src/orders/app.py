@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from msa.service import ServiceDefinition
+from msa import ServiceDefinition
 from orders import api, consumers
 from orders.saga import CHECKOUT
 

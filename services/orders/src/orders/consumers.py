@@ -4,7 +4,7 @@ cart change or a checkout does not ask catalog synchronously."""
 from __future__ import annotations
 
 from catalog.contracts import BookCreated, BookUpdated
-from msa.messaging import Delivery, subscribe
+from msa import Delivery, subscribe
 from orders import adapters
 
 

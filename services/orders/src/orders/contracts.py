@@ -6,7 +6,7 @@ import uuid
 
 from pydantic import BaseModel
 
-from msa.events import Event
+from msa import Event
 
 
 class OrderLine(BaseModel):

@@ -13,12 +13,16 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from msa.client import RemoteProblem
-from msa.db import autocommit
-from msa.idempotency import run_idempotent
-from msa.messaging import emit
-from msa.problems import Conflict, NotFound, Unprocessable
-from msa.service import Runtime
+from msa import (
+    Conflict,
+    NotFound,
+    RemoteProblem,
+    Runtime,
+    Unprocessable,
+    autocommit,
+    emit,
+    run_idempotent,
+)
 from orders import adapters
 from orders.contracts import OrderLine, OrderPlaced
 from orders.domain import OrderStatus, PricedLine, order_total

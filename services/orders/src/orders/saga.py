@@ -11,10 +11,15 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from msa.client import RemoteProblem
-from msa.messaging import emit
-from msa.metrics import business_counter
-from msa.sagas import SagaContext, SagaDefinition, SagaRefused, Step
+from msa import (
+    RemoteProblem,
+    SagaContext,
+    SagaDefinition,
+    SagaRefused,
+    Step,
+    business_counter,
+    emit,
+)
 from orders import adapters
 from orders.contracts import OrderCancelled, OrderConfirmed, OrderLine
 from orders.domain import OrderStatus, cancellation_reason

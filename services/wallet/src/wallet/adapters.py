@@ -20,7 +20,7 @@ from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from msa.db import driver
+from msa import driver
 from wallet.domain import Account, DebitStatus, TransactionKind
 
 metadata = MetaData()

@@ -10,10 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from msa.db import snapshot
-from msa.idempotency import IdempotencyKey, run_idempotent
-from msa.principal import CurrentUser
-from msa.service import Runtime, get_runtime
+from msa import CurrentUser, IdempotencyKey, Runtime, get_runtime, run_idempotent, snapshot
 from wallet import adapters, handlers
 from wallet.contracts import Debit, DebitRequest, Refund
 

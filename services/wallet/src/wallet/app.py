@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from msa.service import ServiceDefinition
+from msa import ServiceDefinition
 from wallet import api
 
 service = ServiceDefinition(

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from msa.events import Event
+from msa import Event
 
 INSUFFICIENT_FUNDS = "urn:bookstore:insufficient-funds"
 REFERENCE_VOIDED = "urn:bookstore:reference-voided"

@@ -7,9 +7,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from msa.messaging import emit
-from msa.metrics import business_counter
-from msa.problems import Conflict
+from msa import Conflict, business_counter, emit
 from wallet import adapters
 from wallet.contracts import (
     INSUFFICIENT_FUNDS,

@@ -1,3 +1,3 @@
-from msa.db import run_alembic_env
+from msa import run_alembic_env
 
 run_alembic_env()
