@@ -31,7 +31,10 @@ async def test_every_answer_carries_the_security_headers() -> None:
             assert answer.headers["referrer-policy"] == "no-referrer"
             assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
             assert answer.headers["strict-transport-security"].startswith("max-age=")
-        assert "cdn.jsdelivr.net" in (await http.get("/docs")).headers["content-security-policy"]
+        assert (await http.get("/api/thing")).headers["content-security-policy"] == edge.API_CSP
+        page_csp = (await http.get("/books")).headers["content-security-policy"]
+        assert page_csp == edge.PAGE_CSP
+        assert "unsafe-inline" not in page_csp and "http" not in page_csp  # no other origin
 
 
 async def test_without_configured_origins_no_origin_is_allowed() -> None:
