@@ -28,6 +28,8 @@ SECURITY_HEADERS = [
     (b"strict-transport-security", b"max-age=63072000; includeSubDomains"),
     (b"cross-origin-opener-policy", b"same-origin"),
 ]
+PAGE_HEADERS = [(k, b"same-origin" if k == b"referrer-policy" else v)
+                for k, v in SECURITY_HEADERS]
 PAGE_PATHS = ("/api/reference",)
 """API paths that are pages; every path outside /api is one (the storefront, the console)."""
 
@@ -48,13 +50,16 @@ class SecurityHeaders:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         path = scope["path"]
-        is_api = path == "/api" or path.startswith("/api/")
-        csp = PAGE_CSP if path in PAGE_PATHS or not is_api else API_CSP
+        page = path in PAGE_PATHS or not (path == "/api" or path.startswith("/api/"))
+        csp = PAGE_CSP if page else API_CSP
+        # A page's form posts must say where they come from (the storefront refuses
+        # others): a referrer within this origin, never beyond it.
+        headers = PAGE_HEADERS if page else SECURITY_HEADERS
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 present = {name for name, _ in message.get("headers", [])}
-                extra = [(k, v) for k, v in SECURITY_HEADERS if k not in present]
+                extra = [(k, v) for k, v in headers if k not in present]
                 if b"content-security-policy" not in present:
                     extra.append((b"content-security-policy", csp.encode()))
                 message["headers"] = [*message.get("headers", []), *extra]
