@@ -124,7 +124,8 @@ def forget(response: Response) -> None:
 def mount(app: FastAPI) -> None:
     """Serve the pages and their static files from `app` (the gateway)."""
     from storefront import account, admin, basket, shop
+    from storefront.console import pages as console
 
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    for module in (shop, basket, account, admin):
+    for module in (shop, basket, account, admin, console):
         app.include_router(module.router, include_in_schema=False)
