@@ -181,7 +181,8 @@ def open_page(browser: Any, viewport: dict[str, int] | None = None) -> tuple[Any
     page.on("console", lambda m: watch.console_errors.append(f"console {m.type}: {m.text}")
             if m.type == "error" else None)
     page.on("pageerror", lambda e: watch.console_errors.append(f"page error: {e}"))
-    page.on("requestfailed", lambda r: watch.failed.append(f"failed: {r.url} {r.failure}"))
+    page.on("requestfailed", lambda r: watch.failed.append(f"failed: {r.url} {r.failure}")
+            if r.failure != "net::ERR_ABORTED" else None)  # the test moved on, not a fault
     page.on("response", lambda r: watch.statuses.append((r.status, r.url)))
     page.set_default_timeout(30_000)
     return page, watch

@@ -42,7 +42,14 @@ def _when(value: Any) -> str:
     return text[:19].replace("T", " ")
 
 
+def _clock(value: Any) -> str:
+    """A timestamp to the millisecond (for the console's step histories)."""
+    text = str(value or "").replace("T", " ")
+    return text[:23]
+
+
 TEMPLATES.env.filters["money"] = _money
+TEMPLATES.env.filters["clock"] = _clock
 TEMPLATES.env.filters["when"] = _when
 
 

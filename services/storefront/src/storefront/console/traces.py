@@ -82,7 +82,11 @@ def waterfall(spans: list[dict[str, Any]]) -> tuple[list[Bar], float, float]:
     return bars, round(total * 1000, 3), 30 + len(bars) * ROW
 
 
-def traces_of_saga(spans: list[dict[str, Any]], saga_id: str) -> list[str]:
-    """The traces in which a saga's participants were called (its id is their reference)."""
-    return sorted({s["trace_id"] for s in spans
-                   if saga_id in str(s.get("attributes", {}).get("url.path", ""))})
+def traces_of_saga(spans: list[dict[str, Any]], saga_id: str) -> list[tuple[str, int]]:
+    """The traces in which a saga's participants were called (its id is their
+    reference), with their span counts, largest first: the checkout's own trace
+    holds most of its steps; a step driven later (a retry, a recovery) has its own."""
+    matched = {s["trace_id"] for s in spans
+               if saga_id in str(s.get("attributes", {}).get("url.path", ""))}
+    sizes = {trace_id: sum(1 for s in spans if s["trace_id"] == trace_id) for trace_id in matched}
+    return sorted(sizes.items(), key=lambda item: (-item[1], item[0]))

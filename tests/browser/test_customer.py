@@ -65,6 +65,14 @@ def test_a_customer_registers_tops_up_finds_a_book_buys_it_and_sees_it_confirmed
     assert page.locator("#balance").inner_text() == "25.00 EUR"
     page.goto(store.url + "/orders")
     assert page.get_by_role("link", name=re.compile(order_id[:8])).count() == 1
+    page.goto(f"{store.url}/books/{book}")
+    assert "No reviews yet" in page.locator("#reviews").inner_text()
+    page.get_by_label("5★").check()
+    page.get_by_label("Your review (optional)").fill("Read it twice in a week.")
+    page.get_by_role("button", name="Publish review").click()
+    page.wait_for_url(re.compile(r"#reviews$"))
+    assert "Read it twice in a week." in page.locator("ul.reviews").inner_text()
+    shoot(page, "book-with-review")
     store.journal.update(order_id=order_id, email=email, book=book, title=title)
 
 
