@@ -44,6 +44,9 @@ def test_a_customer_registers_tops_up_finds_a_book_buys_it_and_sees_it_confirmed
     title = f"The Confirmed Reader {uuid.uuid4().hex[:6]}"
     book = store.new_book(title, price_cents=1250, copies=5)
     page, _ = open_page(browser)
+    page.goto(store.url + "/")
+    newest = page.get_by_role("region", name="New books").locator(".card strong")
+    assert newest.first.inner_text() == title  # the catalogue, newest first
     email = register(page, store, "reader")
     top_up(page, "50")
     page.wait_for_url(re.compile(r"/wallet$"))
@@ -115,6 +118,10 @@ def test_an_administrator_restocks_a_book_and_sees_the_stock_change(
     page.goto(f"{store.url}/books/{book}")
     assert page.locator("#stock").inner_text() == "In stock: 9"
     assert store.available(book) == 9
+    page.goto(store.url + "/admin/orders")  # every customer's orders, newest first
+    assert page.locator("h1").inner_text() == "All orders"
+    if "order_id" in store.journal:
+        assert page.locator(f"a[href='/orders/{store.journal['order_id']}']").count() == 1
 
 
 def test_bad_input_shows_a_message_next_to_the_field_and_changes_nothing(
@@ -170,3 +177,5 @@ def test_a_customer_reaching_the_console_gets_a_clear_refusal(browser: Any,
     assert answer is not None and answer.status == 403
     assert page.get_by_role("button", name="Replay").count() == 0
     shoot(page, "console-refused")
+    _, token = store.customer()
+    assert store.call(token, "GET", "/api/orders?all=true").status_code == 403

@@ -117,30 +117,43 @@ def pages(store: Store) -> tuple[list[str], list[str]]:
     ], ["/", "/login", "/register", "/books", f"/books/{book}", "/api/reference"])
 
 
+def look(page: Any, store: Store, path: str, name: str) -> list[str]:
+    """Load `path`, screenshot it at desktop and phone widths; what is wrong with it."""
+    answer = page.goto(store.url + path)
+    wrong = [] if answer is not None and answer.status == 200 else [f"{path}: {answer}"]
+    if path == "/console/checks":
+        page.locator(".checks li").first.wait_for()
+    shoot(page, f"desktop_{name}")
+    page.set_viewport_size(PHONE)
+    width = page.evaluate("document.documentElement.scrollWidth")
+    if width > PHONE["width"]:
+        wrong.append(f"{path} is {width} px wide on a {PHONE['width']} px screen")
+    shoot(page, f"375_{name}")
+    page.set_viewport_size(DESKTOP)
+    return wrong
+
+
 def test_every_page_loads_without_console_errors_failed_requests_or_foreign_origins(
         browser: Any, store: Store) -> None:
     signed_in, signed_out = pages(store)
     problems: list[str] = []
-    for viewport, width in ((DESKTOP, "desktop"), (PHONE, "375")):
-        page, watch = open_page(browser, viewport)
-        log_in(page, store, store.admin_email)
-        first_trace = None
-        for path in signed_in:
-            answer = page.goto(store.url + path)
-            assert answer is not None and answer.status == 200, f"{path}: {answer}"
-            if path == "/console/checks":
-                page.locator(".checks li").first.wait_for()
-            if path == "/console/traces":
-                first_trace = page.locator("#traces a").first.get_attribute("href")
-            shoot(page, f"{width}{path.replace('/', '_').replace('?', '_') or '_home'}")
-        assert first_trace
-        page.goto(store.url + first_trace)
-        shoot(page, f"{width}_console_trace")
-        problems += [f"{width}: {p}" for p in watch.problems()]
-        anonymous, watch = open_page(browser, viewport)
-        for path in signed_out:
-            answer = anonymous.goto(store.url + path)
-            assert answer is not None and answer.status == 200, f"{path}: {answer}"
-            shoot(anonymous, f"{width}_anonymous{path.replace('/', '_')}")
-        problems += [f"{width} anonymous: {p}" for p in watch.problems()]
+    page, watch = open_page(browser)
+    log_in(page, store, store.admin_email)
+    for path in signed_in:
+        problems += look(page, store, path, _name(path))
+    page.goto(store.url + "/console/traces")
+    trace = page.locator("#traces a").first.get_attribute("href")
+    assert trace
+    problems += look(page, store, trace, "console_trace")
+    problems += watch.problems()
+    anonymous, watch = open_page(browser)
+    for path in signed_out:
+        problems += look(anonymous, store, path, "anonymous_" + _name(path))
+    problems += [f"anonymous: {p}" for p in watch.problems()]
     assert not problems, "\n".join(problems)
+
+
+def _name(path: str) -> str:
+    """A file name for a page's screenshot (ids shortened)."""
+    name = re.sub(r"[0-9a-f]{8}-[0-9a-f-]{27}", "ID", path.strip("/")) or "home"
+    return re.sub(r"[^A-Za-z0-9=_-]+", "_", name)
