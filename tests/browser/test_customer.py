@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 import uuid
 from typing import Any
@@ -179,3 +180,15 @@ def test_a_customer_reaching_the_console_gets_a_clear_refusal(browser: Any,
     shoot(page, "console-refused")
     _, token = store.customer()
     assert store.call(token, "GET", "/api/orders?all=true").status_code == 403
+
+
+def test_a_session_the_api_no_longer_accepts_leads_to_the_login_page(browser: Any,
+                                                                     store: Store) -> None:
+    page, _ = open_page(browser)
+    claims = base64.urlsafe_b64encode(b'{"sub": "x", "role": "customer"}').decode().rstrip("=")
+    page.context.add_cookies([{"name": "shop_token", "value": f"e30.{claims}.forged",
+                               "url": store.url}])
+    page.goto(store.url + "/wallet")
+    page.wait_for_url(re.compile(r"/login\?next=/wallet$"))
+    assert page.get_by_label("Email").is_visible()
+    assert not [c for c in page.context.cookies() if c["name"] == "shop_token"]

@@ -92,8 +92,13 @@ class Visit:
         """To the login page, coming back here after."""
         return RedirectResponse(f"/login?next={self.request.url.path}", status_code=303)
 
-    def failed(self, answer: Answer, what: str) -> HTMLResponse:
-        """A page saying what could not be done and why."""
+    def failed(self, answer: Answer, what: str) -> Response:
+        """A page saying what could not be done and why; the login page when the
+        session has expired (the API no longer accepts its token)."""
+        if answer.status == 401 and self.token:
+            response = self.sign_in_first()
+            forget(response)
+            return response
         status = answer.status if answer.status >= 400 else 502
         return self.render("problem.html", status=status, what=what, detail=answer.detail)
 
