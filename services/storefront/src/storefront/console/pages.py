@@ -15,7 +15,8 @@ from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from nats.errors import Error as NatsError
 
-from msa import dlq
+from msa.dlq import list_dead_letters
+from msa.dlq import replay as replay_dead_letters
 from msa.errors import MsaError
 from msa.streams import stream_reports
 from storefront.console import service_map, traces
@@ -160,7 +161,7 @@ async def messaging(visit: VisitDep,
     if isinstance(view, Response):
         return view
     streams = await stream_reports(view.nats_url)
-    letters = await dlq.list_dead_letters(view.nats_url)
+    letters = await list_dead_letters(view.nats_url)
     return visit.render("console_messaging.html", streams=streams, letters=letters,
                         replayed=replayed)
 
@@ -170,7 +171,7 @@ async def replay(seq: int, visit: VisitDep) -> Response:
     view = await _operator(visit)
     if isinstance(view, Response):
         return view
-    count = await dlq.replay(view.nats_url, [seq])
+    count = await replay_dead_letters(view.nats_url, [seq])
     if not count:
         return visit.render("problem.html", status=404, what="No such dead letter",
                             detail=f"Dead letter {seq} is not there (replayed already?).")
