@@ -180,6 +180,12 @@ def test_a_customer_reaching_the_console_gets_a_clear_refusal(browser: Any,
     shoot(page, "console-refused")
     _, token = store.customer()
     assert store.call(token, "GET", "/api/orders?all=true").status_code == 403
+    # another site's form cannot post here, even with the customer's cookie
+    forged = store.http.post("/wallet/topups", data={"amount": "5"},
+                             headers={"Origin": "https://evil.example",
+                                      "Cookie": f"shop_token={token}"})
+    assert forged.status_code == 403
+    assert store.call(token, "GET", "/api/wallet").json()["balance_cents"] == 0
 
 
 def test_a_session_the_api_no_longer_accepts_leads_to_the_login_page(browser: Any,

@@ -41,6 +41,9 @@ def test_the_console_shows_the_customers_saga_with_all_steps_and_its_trace_as_a_
     saga_id = order["saga_id"]
     page, _ = open_page(browser)
     log_in(page, store, store.admin_email)
+    page.goto(store.url + "/console/sagas?age=soon&step=two")
+    assert page.locator("#e-age").inner_text() == "Type a number of seconds, such as 60."
+    assert page.locator("#e-step").inner_text() == "Type a step number, such as 2."
     page.goto(store.url + "/console/sagas?state=completed")
     page.get_by_role("link", name=saga_id).click()
     page.wait_for_url(re.compile(f"/console/sagas/orders/{saga_id}$"))
@@ -53,6 +56,9 @@ def test_the_console_shows_the_customers_saga_with_all_steps_and_its_trace_as_a_
     times = [rows.nth(i).locator("td").nth(3).inner_text() for i in range(rows.count())]
     assert all(times) and times == sorted(times)
     shoot(page, "console-saga")
+    page.get_by_role("button", name="Compensate now").click()  # past its pivot: refused
+    assert "can no longer be compensated" in page.get_by_role("alert").inner_text()
+    page.go_back()
 
     page.get_by_role("link", name=re.compile("^trace ")).first.click()
     page.wait_for_url(re.compile("/console/traces/[0-9a-f]{32}$"))
