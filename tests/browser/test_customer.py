@@ -69,6 +69,17 @@ def test_a_customer_registers_tops_up_finds_a_book_buys_it_and_sees_it_confirmed
     assert page.locator("#balance").inner_text() == "25.00 EUR"
     page.goto(store.url + "/orders")
     assert page.get_by_role("link", name=re.compile(order_id[:8])).count() == 1
+    for _ in range(60):  # the notification follows the order's event
+        page.goto(store.url + "/notifications")
+        if page.locator("ul.messages li").count():
+            break
+        page.wait_for_timeout(500)
+    assert "(1 unread)" in page.locator("h1").inner_text()
+    page.get_by_role("button", name="Mark as read").click()
+    page.wait_for_url(re.compile(r"/notifications$"))
+    assert "(0 unread)" in page.locator("h1").inner_text()
+    assert page.locator("ul.messages li.read").count() == 1
+
     page.goto(f"{store.url}/books/{book}")
     assert "No reviews yet" in page.locator("#reviews").inner_text()
     page.get_by_label("5★").check()
