@@ -63,8 +63,12 @@ async def test_a_caller_that_system_toml_does_not_declare_is_forbidden(bookstore
             assert answer.status_code == 403, f"{stranger} → {target}: {answer.status_code}"
 
 
-GATEWAY_MAY_CALL = {("identity", "GET", "/internal/identity/jwks")}
-"""The internal operations the gateway's credential may use (it verifies tokens with it)."""
+GATEWAY_MAY_CALL = {("identity", "GET", "/internal/identity/jwks")} | {
+    (service, "GET", "/openapi.json") for service in ("identity", "catalog", "reviews",
+                                                      "inventory", "orders", "wallet", "ledger",
+                                                      "notifications")}
+"""The internal operations the gateway's credential may use: the keys it verifies tokens
+with, and each service's OpenAPI document (merged into the public one, public routes only)."""
 
 
 async def test_the_gateway_credential_is_refused_every_internal_operation_but_its_own(

@@ -157,14 +157,16 @@ async def test_the_public_edge_guards_its_internal_routes_only(tmp_path: Path) -
         assert (await edge.get("/internal/vault/ping", auth=operator)).status_code == 200
 
 
-async def test_the_gateway_may_call_public_routes_and_no_internal_one(
+async def test_the_gateway_may_call_public_routes_and_read_the_api_document_only(
         vault: httpx.AsyncClient) -> None:
     edge = as_(vault, "edge")
     assert (await vault.get("/api/vault/whoami", auth=edge)).status_code == 200
-    for path in ("/internal/vault/ping", "/internal/traces", "/openapi.json", "/docs"):
+    for path in ("/internal/vault/ping", "/internal/traces", "/docs"):
         answer = await vault.get(path, auth=edge)
         assert answer.status_code == 403, path
         assert "edges.vault.paths" in answer.json()["detail"]
+    # it merges every service's document into the public one (public routes only)
+    assert (await vault.get("/openapi.json", auth=edge)).status_code == 200
     assert (await vault.get("/internal/vault/ping", auth=as_(vault, "helper"))).status_code == 200
 
 

@@ -90,9 +90,22 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "Answer": ("msa.chaos.workload", "Answer"),
     "WorkloadContext": ("msa.chaos.workload", "WorkloadContext"),
     "Outcome": ("msa.chaos.record", "Outcome"),
+    # operations: what an operator's console reads and does (the system's state,
+    # dead letters, streams, the operator's credentials)
+    "load_suite": ("msa.checks", "load_suite"),
+    "RunnerState": ("msa.runner.state", "RunnerState"),
+    "read_state": ("msa.runner.state", "read_state"),
+    "MONOLITH_PREFIX": ("msa.serve", "MONOLITH_PREFIX"),
+    "key_folder": ("msa.service_auth", "key_folder"),
+    "load_credentials": ("msa.service_auth", "load_credentials"),
+    "operator_credentials": ("msa.service_auth", "operator_credentials"),
+    "list_dead_letters": ("msa.dlq", "list_dead_letters"),
+    "replay_dead_letters": ("msa.dlq", "replay"),
+    "stream_reports": ("msa.streams", "stream_reports"),
 }
 
 __all__ = [
+    "MONOLITH_PREFIX",
     "OPERATOR",
     "ROLE_HEADER",
     "ROUTE_LABEL",
@@ -118,6 +131,7 @@ __all__ = [
     "Principal",
     "Problem",
     "RemoteProblem",
+    "RunnerState",
     "Runtime",
     "SagaContext",
     "SagaDefinition",
@@ -148,12 +162,20 @@ __all__ = [
     "issue_access_token",
     "jwks",
     "key_directory",
+    "key_folder",
+    "list_dead_letters",
+    "load_credentials",
     "load_settings",
+    "load_suite",
     "load_system",
+    "operator_credentials",
+    "read_state",
+    "replay_dead_letters",
     "run_alembic_env",
     "run_idempotent",
     "saga_detail",
     "snapshot",
+    "stream_reports",
     "subscribe",
 ]
 
@@ -170,8 +192,10 @@ if TYPE_CHECKING:  # the same names, for type checkers (a test keeps both lists 
     from msa.call_errors import RemoteProblem, ServiceCallError, ServiceTimeout, ServiceUnavailable
     from msa.chaos.record import Outcome
     from msa.chaos.workload import Answer, WorkloadContext
-    from msa.checks import CheckResult, CheckSuite, SystemAccess
+    from msa.checks import CheckResult, CheckSuite, SystemAccess, load_suite
     from msa.db import autocommit, create_engine, driver, run_alembic_env, snapshot
+    from msa.dlq import list_dead_letters
+    from msa.dlq import replay as replay_dead_letters
     from msa.errors import ConfigError, MsaError
     from msa.events import Event
     from msa.idempotency import IdempotencyKey, Work, run_idempotent
@@ -187,12 +211,15 @@ if TYPE_CHECKING:  # the same names, for type checkers (a test keeps both lists 
         Unauthorized,
     )
     from msa.problems import Conflict, NotFound, Problem, Unavailable, Unprocessable
+    from msa.runner.state import RunnerState, read_state
     from msa.sagas import SagaContext, SagaDefinition, SagaRefused, Step
     from msa.sagas.api import saga_detail
+    from msa.serve import MONOLITH_PREFIX
     from msa.service import Colocation, Runtime, ServiceDefinition, get_runtime
-    from msa.service_auth import OPERATOR
+    from msa.service_auth import OPERATOR, key_folder, load_credentials, operator_credentials
     from msa.service_guard import OperatorOnly
     from msa.settings import ServiceSettings, load_settings
+    from msa.streams import stream_reports
     from msa.system import System, load_system
     from msa.tables import inbox as inbox_table
 

@@ -47,8 +47,13 @@ def service_paths(system: System, name: str) -> list[str]:
     paths = [f"{folder}/**", *SHARED_PATHS, f"contracts/{name}/**",
              f"{FOLDER.as_posix()}/{name}.yml"]
     for package in sorted(_workspace_dependencies(system.root / folder / "pyproject.toml")):
-        if (system.root / "services" / package).is_dir():
-            paths.append(f"services/{package}/src/{package}/contracts.py")
+        if not (system.root / "services" / package).is_dir():
+            continue
+        contracts = f"services/{package}/src/{package}/contracts.py"
+        # another service: only its published contract; a package the service runs
+        # (e.g. the storefront the gateway mounts): all of it
+        paths.append(contracts if (system.root / contracts).is_file()
+                     else f"services/{package}/**")
     paths += [f"contracts/events/{event}.json" for event in [*svc.publishes, *svc.consumes]]
     return paths
 

@@ -9,6 +9,7 @@
   - any other declared caller, besides: the edge's `paths`, or by default every
     `/internal/<service>/...` route;
   - the `operator`: every `/internal/*` route (and `/openapi.json`);
+  - the gateway, besides: `/openapi.json` (it publishes the public routes' part);
   - nobody: a path with a `.` or `..` segment, an empty segment or a backslash.
 - `X-User-Id` / `X-User-Role` survive only when the gateway made the call: any other
   caller's are dropped, so no service can pose as a user.
@@ -44,6 +45,8 @@ if TYPE_CHECKING:
 
 EXEMPT = frozenset({"/healthz", "/readyz", "/metrics"})
 OPERATOR_PATHS = frozenset({"/openapi.json"})
+DESCRIBED_PATHS = frozenset({"/openapi.json"})
+"""What the gateway may read besides its grants: the documents it merges into the public API's."""
 CALLER_KEY = "msa.caller"
 """The ASGI scope key holding the verified caller's name."""
 _TOKEN = SERVICE_TOKEN_HEADER.lower().encode()
@@ -85,6 +88,8 @@ class ServiceAuth:
         if not _plain(path):
             return f"{path!r} is not a plain path: no caller may call it"
         if caller == OPERATOR and (path.startswith("/internal/") or path in OPERATOR_PATHS):
+            return None
+        if caller == self.gateway and path in DESCRIBED_PATHS:  # the public API document
             return None
         grant = self.grants.get(caller)
         if grant is None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import (
     BigInteger,
@@ -53,8 +53,18 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+BookOrder = Literal["title", "new", "rating"]
+"""How a page of books is ordered."""
+_ORDER_BY = {
+    "title": (books.c.title, books.c.id),
+    "new": (books.c.created_at.desc(), books.c.id),
+    "rating": (books.c.rating_avg.desc().nulls_last(), books.c.rating_count.desc(), books.c.id),
+}
+
+
 async def list_books(conn: AsyncConnection, *, q: str | None, author: str | None,
-                     limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+                     limit: int, offset: int,
+                     sort: BookOrder = "title") -> tuple[list[dict[str, Any]], int]:
     conditions = []
     if q:
         pattern = f"%{_escape_like(q.lower())}%"
@@ -62,7 +72,7 @@ async def list_books(conn: AsyncConnection, *, q: str | None, author: str | None
                               func.lower(books.c.author).like(pattern, escape="\\")))
     if author:
         conditions.append(func.lower(books.c.author) == author.lower())
-    query = select(*PUBLIC_COLUMNS).where(*conditions).order_by(books.c.title, books.c.id)
+    query = select(*PUBLIC_COLUMNS).where(*conditions).order_by(*_ORDER_BY[sort])
     rows = (await conn.execute(query.limit(limit).offset(offset))).mappings().all()
     total = (await conn.execute(
         select(func.count()).select_from(books).where(*conditions))).scalar_one()

@@ -73,10 +73,12 @@ async def list_books(
     author: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    sort: Annotated[adapters.BookOrder, Query(description="title (A-Z), new (newest first) "
+                                              "or rating (best rated first)")] = "title",
 ) -> dict[str, Any]:
     async with rt.db.connect() as conn:
         items, total = await adapters.list_books(conn, q=q, author=author, limit=limit,
-                                                 offset=offset)
+                                                 offset=offset, sort=sort)
     return {"items": items, "total": total, "limit": limit, "offset": offset}
 
 

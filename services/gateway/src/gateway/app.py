@@ -12,9 +12,10 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, FastAPI, Request
-from fastapi.responses import Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from gateway import edge, pages, proxy
+import storefront
+from gateway import edge, openapi, pages, proxy, reference
 from gateway.limits import RateLimits, TokenBuckets
 from gateway.routing import RouteTable
 from gateway.settings import GatewaySettings, load_gateway_settings
@@ -68,11 +69,25 @@ async def visitor(request: Request, rt: RuntimeDep) -> Claims | None:
 Visitor = Annotated[Claims | None, Depends(visitor)]
 
 
-@router.get("/")
+@router.get("/api")
 async def index(rt: RuntimeDep, _: Visitor) -> dict[str, Any]:
+    """What the API is: the system and which service answers each path prefix."""
     routes: RouteTable = rt.state["routes"]
     return {"name": rt.system.system.name, "description": rt.system.system.description,
-            "api": routes.prefixes}
+            "api": routes.prefixes, "openapi": "/api/openapi.json",
+            "reference": "/api/reference"}
+
+
+@router.get("/api/openapi.json", tags=["docs"])
+async def public_openapi(request: Request, rt: RuntimeDep, _: Visitor) -> dict[str, Any]:
+    """Every public route of every service in one OpenAPI document (no credential needed)."""
+    return await openapi.public_document(rt, request.app.openapi())
+
+
+@router.get("/api/reference", response_class=HTMLResponse, include_in_schema=False)
+async def api_reference(request: Request, rt: RuntimeDep, _: Visitor) -> HTMLResponse:
+    """The public API as a page: rendered here from the merged document, no script."""
+    return reference.page(request, await openapi.public_document(rt, request.app.openapi()))
 
 
 @router.get("/api/books/{book_id}/page", tags=["pages"])
@@ -112,5 +127,17 @@ def create_app(settings: ServiceSettings | None = None, *, system: System | None
     app = service.create_app(settings, system=system, colocation=colocation)
     gateway_settings = load_gateway_settings()
     app.state.runtime.state["settings"] = gateway_settings
+    _replace_docs(app)
+    storefront.mount(app)
     edge.install(app, gateway_settings)
     return app
+
+
+def _replace_docs(app: FastAPI) -> None:
+    """`/docs` shows our own reference (FastAPI's loads its viewer from a CDN)."""
+    app.router.routes = [route for route in app.router.routes
+                         if getattr(route, "path", None) not in ("/docs", "/docs/oauth2-redirect")]
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> RedirectResponse:
+        return RedirectResponse("/api/reference")

@@ -3,7 +3,9 @@
 CORS is off unless origins are listed (`GATEWAY_CORS_ORIGINS`): then only those
 origins may call, without cookies (the API takes bearer tokens), with the headers
 the API uses. The Content-Security-Policy forbids everything an API answer never
-needs; the interactive docs page gets just enough to load its viewer.
+needs; pages (the storefront, the console, the API reference) may load scripts,
+styles and images from this origin only, and post forms only to it: no inline
+script, no third-party origin.
 """
 
 from __future__ import annotations
@@ -17,10 +19,8 @@ from starlette.middleware.cors import CORSMiddleware
 from gateway.settings import GatewaySettings
 
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
-DOCS_CSP = ("default-src 'none'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-            "style-src 'self' https://cdn.jsdelivr.net; img-src 'self' data: "
-            "https://fastapi.tiangolo.com; connect-src 'self'; frame-ancestors 'none'; "
-            "base-uri 'none'; form-action 'none'")
+PAGE_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+            "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
@@ -28,7 +28,10 @@ SECURITY_HEADERS = [
     (b"strict-transport-security", b"max-age=63072000; includeSubDomains"),
     (b"cross-origin-opener-policy", b"same-origin"),
 ]
-DOCS_PATHS = ("/docs",)
+PAGE_HEADERS = [(k, b"same-origin" if k == b"referrer-policy" else v)
+                for k, v in SECURITY_HEADERS]
+PAGE_PATHS = ("/api/reference",)
+"""API paths that are pages; every path outside /api is one (the storefront, the console)."""
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -46,12 +49,17 @@ class SecurityHeaders:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        csp = DOCS_CSP if scope["path"] in DOCS_PATHS else API_CSP
+        path = scope["path"]
+        page = path in PAGE_PATHS or not (path == "/api" or path.startswith("/api/"))
+        csp = PAGE_CSP if page else API_CSP
+        # A page's form posts must say where they come from (the storefront refuses
+        # others): a referrer within this origin, never beyond it.
+        headers = PAGE_HEADERS if page else SECURITY_HEADERS
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 present = {name for name, _ in message.get("headers", [])}
-                extra = [(k, v) for k, v in SECURITY_HEADERS if k not in present]
+                extra = [(k, v) for k, v in headers if k not in present]
                 if b"content-security-policy" not in present:
                     extra.append((b"content-security-policy", csp.encode()))
                 message["headers"] = [*message.get("headers", []), *extra]

@@ -28,10 +28,14 @@ async def test_every_answer_carries_the_security_headers() -> None:
             answer = await http.get(path)
             assert answer.headers["x-content-type-options"] == "nosniff"
             assert answer.headers["x-frame-options"] == "DENY"
-            assert answer.headers["referrer-policy"] == "no-referrer"
+            assert answer.headers["referrer-policy"] == (
+                "no-referrer" if path.startswith("/api/") else "same-origin")
             assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
             assert answer.headers["strict-transport-security"].startswith("max-age=")
-        assert "cdn.jsdelivr.net" in (await http.get("/docs")).headers["content-security-policy"]
+        assert (await http.get("/api/thing")).headers["content-security-policy"] == edge.API_CSP
+        page_csp = (await http.get("/books")).headers["content-security-policy"]
+        assert page_csp == edge.PAGE_CSP
+        assert "unsafe-inline" not in page_csp and "http" not in page_csp  # no other origin
 
 
 async def test_without_configured_origins_no_origin_is_allowed() -> None:

@@ -129,5 +129,5 @@ async def test_an_address_over_its_limit_gets_429_and_others_are_unaffected(
         assert body["status"] == 429 and "address" in body["detail"]
         assert 1 <= int(headers["retry-after"]) <= 4
         assert (await send(app, "/api/wallet", client="198.51.100.2"))[0] == 200
-        assert (await send(app, "/", client="198.51.100.1"))[0] == 429
+        assert (await send(app, "/api", client="198.51.100.1"))[0] == 429
     assert len(reached) == 4

@@ -181,10 +181,12 @@ async def set_status(conn: AsyncConnection, order_id: uuid.UUID, status: str,
     return dict(row) if row else None
 
 
-async def list_orders(conn: AsyncConnection, user_id: uuid.UUID, limit: int,
+async def list_orders(conn: AsyncConnection, user_id: uuid.UUID | None, limit: int,
                       offset: int) -> list[dict[str, Any]]:
+    """The user's orders, newest first (every customer's when `user_id` is None)."""
+    mine = [orders.c.user_id == user_id] if user_id is not None else []
     rows = await conn.execute(
-        select(*ORDER_COLUMNS).where(orders.c.user_id == user_id)
+        select(*ORDER_COLUMNS).where(*mine)
         .order_by(orders.c.created_at.desc(), orders.c.id).limit(limit).offset(offset)
     )
     return [dict(row) for row in rows.mappings()]

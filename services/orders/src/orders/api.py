@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from msa import (
     CurrentUser,
+    Forbidden,
     IdempotencyKey,
     NotFound,
     Runtime,
@@ -48,6 +49,7 @@ class SetQuantity(BaseModel):
 
 class OrderSummary(BaseModel):
     id: uuid.UUID
+    user_id: uuid.UUID
     status: str
     total_cents: int
     reason: str | None
@@ -97,9 +99,14 @@ async def list_orders(
     rt: RuntimeDep, user: CurrentUser,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    everyone: Annotated[bool, Query(alias="all", description="every customer's orders "
+                                    "(administrators only)")] = False,
 ) -> list[dict[str, Any]]:
+    if everyone and not user.is_admin:
+        raise Forbidden("only administrators may list every customer's orders")
     async with rt.db.connect() as conn:
-        return await adapters.list_orders(conn, user.user_id, limit, offset)
+        return await adapters.list_orders(conn, None if everyone else user.user_id, limit,
+                                          offset)
 
 
 @router.get("/{order_id}")
