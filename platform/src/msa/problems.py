@@ -136,8 +136,12 @@ def install_problem_handlers(app: FastAPI) -> None:
         )
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        from msa.constraint_problems import refusal_of
         from msa.db import database_unreachable
 
+        refusal = refusal_of(exc)
+        if refusal is not None:  # the client's input broke a data rule: rolled back, a 4xx
+            return await on_problem(request, refusal)
         if database_unreachable(exc):
             # the database is restarting or its link is down: no fault of the request,
             # and its transaction did not commit unless the connection died in the commit

@@ -42,6 +42,7 @@ from msa.service_auth import ServiceTokenAuth
 from msa.service_guard import OperatorOnly, ServiceAuth, ServiceGuard
 from msa.settings import ServiceSettings, load_settings
 from msa.sqltrace import instrument_engine
+from msa.storable_text import StorableText
 from msa.system import System, load_system
 
 if TYPE_CHECKING:
@@ -246,6 +247,7 @@ class ServiceDefinition:
         tracing.setup(self.name, version=settings.version, instance=settings.instance_name,
                       enabled=settings.tracing, buffer=settings.trace_buffer,
                       otlp_endpoint=settings.otlp_endpoint)
+        app.add_middleware(StorableText)  # innermost: after the caller is known
         app.add_middleware(DeadlineGuard)
         if not self.public:  # at the edge X-User-Id comes from the client: not a fact
             app.add_middleware(ActingUser)

@@ -18,6 +18,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects.postgresql import UUID
@@ -81,6 +82,16 @@ async def set_cart_quantity(conn: AsyncConnection, user_id: uuid.UUID, book_id: 
     statement = pg_insert(cart_items).values(user_id=user_id, book_id=book_id, quantity=quantity)
     await conn.execute(statement.on_conflict_do_update(
         index_elements=["user_id", "book_id"], set_={"quantity": quantity}))
+
+
+async def lock_cart(conn: AsyncConnection, user_id: uuid.UUID) -> dict[str, int]:
+    """Hold the customer's cart until the transaction ends; what it holds, book id → quantity.
+
+    A transaction-scoped advisory lock: two concurrent additions cannot both find room.
+    """
+    await conn.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:who, 0))"),
+                       {"who": f"cart:{user_id}"})
+    return {str(line["book_id"]): int(line["quantity"]) for line in await cart(conn, user_id)}
 
 
 async def remove_from_cart(conn: AsyncConnection, user_id: uuid.UUID,

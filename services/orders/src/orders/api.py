@@ -12,10 +12,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from msa.db import snapshot
 from msa.idempotency import IdempotencyKey, run_idempotent
 from msa.principal import CurrentUser
-from msa.problems import NotFound
+from msa.problems import Conflict, NotFound, Unprocessable
 from msa.service import Runtime, get_runtime
 from orders import adapters, handlers
-from orders.domain import MAX_QUANTITY
+from orders.domain import MAX_CART_LINES, MAX_QUANTITY, cart_change_refusal
 
 router = APIRouter(prefix="/api/orders", tags=["orders"])
 internal = APIRouter(prefix="/internal/orders", tags=["internal"])
@@ -62,6 +62,8 @@ async def add_item(body: AddItem, request: Request, key: IdempotencyKey, rt: Run
     await handlers.ensure_book_exists(rt, body.book_id)
 
     async def work(conn: Any) -> dict[str, Any]:
+        held = await adapters.lock_cart(conn, user.user_id)
+        _refuse_cart_change(held, str(body.book_id), held.get(str(body.book_id), 0) + body.quantity)
         await adapters.add_to_cart(conn, user.user_id, body.book_id, body.quantity)
         return {"items": await adapters.cart(conn, user.user_id)}
 
@@ -74,10 +76,21 @@ async def set_item(book_id: uuid.UUID, body: SetQuantity, request: Request, rt: 
     await handlers.ensure_book_exists(rt, book_id)
 
     async def work(conn: Any) -> dict[str, Any]:
+        _refuse_cart_change(await adapters.lock_cart(conn, user.user_id), str(book_id),
+                            body.quantity)
         await adapters.set_cart_quantity(conn, user.user_id, book_id, body.quantity)
         return {"items": await adapters.cart(conn, user.user_id)}
 
     return await run_idempotent(rt, request, key, body, work, principal=str(user.user_id))
+
+
+def _refuse_cart_change(held: dict[str, int], book_id: str, quantity: int) -> None:
+    refusal = cart_change_refusal(held, book_id, quantity)
+    if refusal is None:
+        return
+    if book_id not in held and len(held) >= MAX_CART_LINES:
+        raise Conflict(refusal, title="Cart full")
+    raise Unprocessable(refusal)
 
 
 @router.delete("/cart/items/{book_id}", status_code=204, response_class=Response)
