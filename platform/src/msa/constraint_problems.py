@@ -23,7 +23,14 @@ _REFUSALS = {
     "23514": (422, "a check rule"),  # check_violation
     "23502": (422, "a required value"),  # not_null_violation
 }
-_DATA_EXCEPTION = "22"  # SQLSTATE class: a value the column cannot hold
+_UNSTORABLE = {  # SQLSTATE class 22 codes that a value sent by a client can cause
+    "22001",  # string_data_right_truncation: longer than the column
+    "22003",  # numeric_value_out_of_range
+    "22007", "22008",  # invalid_datetime_format, datetime_field_overflow
+    "22021",  # character_not_in_repertoire: not valid in the database's encoding
+    "22P02",  # invalid_text_representation
+    "22P05",  # untranslatable_character
+}
 
 
 class ConstraintRefusal(Problem):
@@ -53,7 +60,7 @@ def _problem(sqlstate: str, constraint: str | None) -> ConstraintRefusal | None:
         return ConstraintRefusal(f"the request breaks {rule} of the data{named}; nothing was "
                                  "written", status=status,
                                  title="Conflict" if status == 409 else "Unprocessable content")
-    if sqlstate.startswith(_DATA_EXCEPTION):
+    if sqlstate in _UNSTORABLE:
         _log.info("request refused: a value the database cannot hold (SQLSTATE %s)", sqlstate)
         return ConstraintRefusal("a value in the request cannot be stored; nothing was written",
                                  status=422, title="Unprocessable content")
