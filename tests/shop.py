@@ -26,6 +26,10 @@ TEST_ENV = {
     "IDENTITY_SCRYPT_LOG2N": "11",  # a lower work factor: tests register hundreds of users
     # every test request comes from 127.0.0.1: the address limit must not get in the way
     "GATEWAY_IP_RATE": "100000", "GATEWAY_IP_BURST": "100000",
+    "GATEWAY_LOGIN_RATE": "100000", "GATEWAY_LOGIN_BURST": "100000",
+    # hashes at 2**11 take ~2 ms (not ~0.3 s): tests register users in parallel
+    "IDENTITY_HASH_SLOTS": "64", "IDENTITY_HASH_SLOTS_PER_ADDRESS": "64",
+    "IDENTITY_ADDRESS_FREE_FAILURES": "100000",
     "GATEWAY_USER_RATE": "50", "GATEWAY_USER_BURST": str(USER_BURST),
     "GATEWAY_CORS_ORIGINS": "https://shop.example",
 }

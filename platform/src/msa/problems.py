@@ -27,6 +27,7 @@ class Problem(Exception):
     status: int = 400
     title: str = "Bad request"
     type: str = "about:blank"
+    headers: dict[str, str] | None = None  # sent with the answer (e.g. Retry-After)
 
     def __init__(
         self,
@@ -108,7 +109,8 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def on_problem(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, Problem)
         return JSONResponse(
-            exc.body(request.url.path), status_code=exc.status, media_type=PROBLEM_JSON
+            exc.body(request.url.path), status_code=exc.status, media_type=PROBLEM_JSON,
+            headers=exc.headers,
         )
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:

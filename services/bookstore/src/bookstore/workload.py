@@ -89,6 +89,9 @@ class BookstoreWorkload:
         "IDENTITY_SCRYPT_LOG2N": "11",  # cheap password hashes: many users register
         # every client is on 127.0.0.1: the gateway's per-address limit must not throttle them
         "GATEWAY_IP_RATE": "100000", "GATEWAY_IP_BURST": "100000",
+        "GATEWAY_LOGIN_RATE": "100000", "GATEWAY_LOGIN_BURST": "100000",
+        # cheap hashes (2**11): many users register at once, all from 127.0.0.1
+        "IDENTITY_HASH_SLOTS": "64", "IDENTITY_HASH_SLOTS_PER_ADDRESS": "64",
     }
 
     async def prepare(self, ctx: WorkloadContext) -> None:

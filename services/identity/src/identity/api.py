@@ -21,7 +21,7 @@ from identity.domain import (
 from msa.auth import jwks
 from msa.db import snapshot
 from msa.idempotency import IdempotencyKey, run_idempotent
-from msa.principal import CurrentUser, Forbidden
+from msa.principal import CLIENT_ADDRESS_HEADER, CurrentUser, Forbidden
 from msa.service import Runtime, get_runtime
 from msa.service_guard import OperatorOnly
 
@@ -54,7 +54,8 @@ class RefreshToken(BaseModel):
 
 async def _create_user(rt: Runtime, request: Request, key: str, body: NewUser,
                        role: str) -> JSONResponse:
-    password_hash = await handlers.hash_new_password(rt, body.password)
+    password_hash = await handlers.hash_new_password(
+        rt, body.password, request.headers.get(CLIENT_ADDRESS_HEADER) or "")
     # Only the email identifies the request: the password must not reach the
     # idempotency table, not even as a fast, unsalted hash of the body.
     return await run_idempotent(
@@ -70,9 +71,11 @@ async def register(body: NewUser, request: Request, key: IdempotencyKey,
 
 
 @router.post("/login", response_model=AccessToken)
-async def login(body: Credentials, rt: RuntimeDep) -> JSONResponse:
-    """No Idempotency-Key: a login changes nothing, and each retry may get a new token."""
-    token = await handlers.login(rt, normalise_email(body.email), body.password)
+async def login(body: Credentials, request: Request, rt: RuntimeDep) -> JSONResponse:
+    """No Idempotency-Key: a login changes nothing, and each retry may get a new token.
+    429 with Retry-After after repeated failures, or when sign-in is busy."""
+    address = request.headers.get(CLIENT_ADDRESS_HEADER) or "direct"
+    token = await handlers.login(rt, normalise_email(body.email), body.password, address)
     return JSONResponse(token, headers=_NO_STORE)
 
 
