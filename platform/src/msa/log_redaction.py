@@ -16,6 +16,8 @@ import re
 from typing import Any
 
 _PATTERNS: list[tuple[re.Pattern[str], str]] = [
+    # a password in a URL (nats://user:password@host, postgresql://role:password@host)
+    (re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s]+):[^@\s]+@"), r"\1:[redacted]@"),
     # SQLAlchemy's statement parameters, to the end of their line
     (re.compile(r"\[parameters: [^\n]*"), "[parameters: redacted]"),
     # PostgreSQL's detail of a unique or foreign-key violation: the offending values

@@ -276,11 +276,14 @@ class ServiceDefinition:
             await _retry("database", lambda: db.migrate(runtime.db, self.migrations))
             runtime.migrated = True
         if spec.publishes or spec.consumes:
+            from msa import nats_auth
             from msa.messaging import Broker
 
-            runtime.broker = Broker(settings.nats_url, settings.instance_name)
+            login = nats_auth.credentials(settings.data_dir, self.name)
+            runtime.broker = Broker(settings.nats_url, settings.instance_name, login)
             await _retry("nats", runtime.broker.connect)
-            await runtime.broker.ensure_streams(runtime.system)
+            await runtime.broker.ensure_streams(
+                runtime.system, nats_auth.streams_of(runtime.system, self.name) if login else None)
         for hook in self.on_startup:
             await hook(runtime)
         if runtime.broker is not None and spec.database:
