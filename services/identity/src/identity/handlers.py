@@ -19,6 +19,7 @@ from identity.domain import (
     decoy_hash,
     hash_password,
     needs_rehash,
+    normalise_email,
     scrypt_cost,
     verify_password,
 )
@@ -76,6 +77,21 @@ async def register(conn: AsyncConnection, email: str, password_hash: str,
     if user is None:
         raise Conflict("this email is already registered")
     return user
+
+
+async def confirm_replayed_registration(runtime: Runtime, email: str, password: str,
+                                        address: str = "") -> None:
+    """A repeated registration (same key, same email) is answered with the stored 201
+    only if its password is the account's: otherwise it would claim an account was made
+    with a password that never was. 409 if not."""
+    async with runtime.db.connect() as conn:
+        user = await adapters.get_by_email(conn, normalise_email(email))
+    if user is not None:
+        with login_guard(runtime).slots.take(address):
+            if await asyncio.to_thread(verify_password, password, user["password_hash"]):
+                return
+    raise Conflict("this Idempotency-Key already registered this email with another "
+                   "password; nothing was changed", title="Idempotency-Key reused")
 
 
 async def login(runtime: Runtime, email: str, password: str,
