@@ -328,7 +328,14 @@ def _add_operational_routes(app: FastAPI, runtime: Runtime) -> None:
         return problem_response(503, "Not ready", f"not ready: {failing}", "/readyz",
                                 checks=checks)
 
-    app.add_route("/metrics", metrics_response, include_in_schema=False)
+    if runtime.definition.public:  # the public port: metrics for the operator's scraper only
+        from msa.metrics_access import operator_metrics
+
+        app.add_route("/metrics", operator_metrics(
+            runtime.settings.data_dir, production=runtime.settings.env == "production"),
+            include_in_schema=False)
+    else:
+        app.add_route("/metrics", metrics_response, include_in_schema=False)
     app.add_route("/internal/traces", tracing.traces_endpoint, include_in_schema=False)
     if runtime.settings.env != "production":
         _add_fault_routes(app, runtime)
