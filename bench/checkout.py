@@ -123,7 +123,7 @@ def main() -> None:
     parser.add_argument("--no-tracing", action="store_true", help="MSA_TRACING=false")
     args = parser.parse_args()
     # a throughput benchmark: every customer comes from 127.0.0.1 as fast as it can
-    unlimited = {f"GATEWAY_{kind}_{what}": "1000000" for kind in ("IP", "USER")
+    unlimited = {f"GATEWAY_{kind}_{what}": "1000000" for kind in ("IP", "USER", "LOGIN")
                  for what in ("RATE", "BURST")}
     if args.no_tracing:
         unlimited["MSA_TRACING"] = "false"

@@ -15,6 +15,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from msa.metrics_access import scrape_headers
 from msa.resilience import CLOSED, OPEN
 from tests.shop import Bookstore, Shopper
 
@@ -25,7 +26,8 @@ STEP_DEADLINE = 10.0  # orders.saga.STEP_DEADLINE: a participant silent this lon
 
 
 async def breaker_state(bookstore: Bookstore, target: str) -> float:
-    async with httpx.AsyncClient(timeout=5) as http:
+    async with httpx.AsyncClient(timeout=5,
+                                 headers=scrape_headers(bookstore.runner.data_dir)) as http:
         text = (await http.get(f"{bookstore.runner.url('gateway')}/metrics")).text
     for family in text_string_to_metric_families(text):
         for sample in family.samples:

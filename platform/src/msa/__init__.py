@@ -43,6 +43,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "Forbidden": ("msa.principal", "Forbidden"),
     "USER_HEADER": ("msa.principal", "USER_HEADER"),
     "ROLE_HEADER": ("msa.principal", "ROLE_HEADER"),
+    "CLIENT_ADDRESS_HEADER": ("msa.principal", "CLIENT_ADDRESS_HEADER"),
     "OperatorOnly": ("msa.service_guard", "OperatorOnly"),
     "OPERATOR": ("msa.service_auth", "OPERATOR"),
     # access tokens
@@ -105,6 +106,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
 }
 
 __all__ = [
+    "CLIENT_ADDRESS_HEADER",
     "MONOLITH_PREFIX",
     "OPERATOR",
     "ROLE_HEADER",
@@ -202,6 +204,7 @@ if TYPE_CHECKING:  # the same names, for type checkers (a test keeps both lists 
     from msa.messaging import Delivery, Subscription, emit, subscribe
     from msa.metrics import ROUTE_LABEL, business_counter
     from msa.principal import (
+        CLIENT_ADDRESS_HEADER,
         ROLE_HEADER,
         USER_HEADER,
         AdminUser,

@@ -17,6 +17,7 @@ optional event field) pass. `msa contracts accept` records the working tree's co
 from __future__ import annotations
 
 import json
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,9 +49,11 @@ def openapi_of(system: System, name: str) -> dict[str, Any]:
     from msa.settings import ServiceSettings
 
     spec = system.service(name)
-    settings = ServiceSettings(service=name, instance=f"{name}-contracts", env="test",
-                               database_url=_PLACEHOLDER_DATABASE if spec.database else None)
-    document: dict[str, Any] = load_factory(spec.app)(settings, system=system).openapi()
+    with tempfile.TemporaryDirectory(prefix="msa-contracts-") as data_dir:  # no secrets read
+        settings = ServiceSettings(service=name, instance=f"{name}-contracts", env="test",
+                                   database_url=_PLACEHOLDER_DATABASE if spec.database else None,
+                                   data_dir=data_dir)
+        document: dict[str, Any] = load_factory(spec.app)(settings, system=system).openapi()
     return document
 
 

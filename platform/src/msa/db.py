@@ -59,6 +59,7 @@ def create_engine(url: str, pool_size: int = 20, application_name: str = "msa") 
         pool_timeout=10,
         pool_recycle=1800,
         connect_args=connect_args,
+        hide_parameters=True,  # an error's text must not carry user data into the logs
     )
 
 

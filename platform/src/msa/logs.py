@@ -1,5 +1,8 @@
 """JSON logs with the request, trace and user of the work being done.
 
+Every record passes `msa.log_redaction.Redactor` first: no SQL parameters, emails
+or tokens are written.
+
 One line per record on stdout; the runner collects them per instance and
 `msa logs` merges them. Context travels in contextvars, so it follows a
 request through awaits without being passed around.
@@ -15,6 +18,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from msa.log_redaction import Redactor
 
 request_id_var: ContextVar[str | None] = ContextVar("msa_request_id", default=None)
 user_id_var: ContextVar[str | None] = ContextVar("msa_user_id", default=None)
@@ -52,6 +57,8 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
+        elif record.exc_text:  # already formatted (and redacted) by the handler's filter
+            entry["exc"] = record.exc_text
         return json.dumps(entry, default=str)
 
 
@@ -71,6 +78,7 @@ def configure_logging(service: str, instance: str, version: str, level: str = "I
     _STATIC.update({"service": service, "instance": instance, "version": version})
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(JsonFormatter())
+    handler.addFilter(Redactor(_RESERVED))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

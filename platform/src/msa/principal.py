@@ -23,6 +23,8 @@ from msa.problems import Problem
 
 USER_HEADER = "X-User-Id"
 ROLE_HEADER = "X-User-Role"
+CLIENT_ADDRESS_HEADER = "X-Client-Address"
+"""The public client's network address, as the gateway saw it (set by the gateway only)."""
 ROLES = ("customer", "admin")
 
 

@@ -27,6 +27,7 @@ class Problem(Exception):
     status: int = 400
     title: str = "Bad request"
     type: str = "about:blank"
+    headers: dict[str, str] | None = None  # sent with the answer (e.g. Retry-After)
 
     def __init__(
         self,
@@ -108,7 +109,8 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def on_problem(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, Problem)
         return JSONResponse(
-            exc.body(request.url.path), status_code=exc.status, media_type=PROBLEM_JSON
+            exc.body(request.url.path), status_code=exc.status, media_type=PROBLEM_JSON,
+            headers=exc.headers,
         )
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
@@ -136,8 +138,12 @@ def install_problem_handlers(app: FastAPI) -> None:
         )
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        from msa.constraint_problems import refusal_of
         from msa.db import database_unreachable
 
+        refusal = refusal_of(exc)
+        if refusal is not None:  # the client's input broke a data rule: rolled back, a 4xx
+            return await on_problem(request, refusal)
         if database_unreachable(exc):
             # the database is restarting or its link is down: no fault of the request,
             # and its transaction did not commit unless the connection died in the commit

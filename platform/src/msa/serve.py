@@ -48,7 +48,7 @@ def build_monolith() -> tuple[Any, Any]:
     from starlette.responses import JSONResponse
     from starlette.routing import Mount, Route
 
-    from msa.metrics import metrics_response
+    from msa.metrics_access import operator_metrics
     from msa.service import Colocation
     from msa.settings import load_settings
     from msa.system import load_system
@@ -85,7 +85,9 @@ def build_monolith() -> tuple[Any, Any]:
     routes: list[Any] = [
         Route("/readyz", readyz),
         Route("/healthz", healthz),
-        Route("/metrics", metrics_response),
+        # the monolith's one port is also the public one: metrics for the scraper only
+        Route("/metrics", operator_metrics(host_settings.data_dir,
+                                           production=host_settings.env == "production")),
     ]
     routes += [Mount(f"{MONOLITH_PREFIX}/{name}", app=app)
                for name, app in colocation.apps.items() if name != gateway]
@@ -103,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         import uvicorn
 
+        from msa.header_timeout import protocol_with
         from msa.logs import configure_logging
 
         if args.monolith:
@@ -116,7 +119,9 @@ def main(argv: list[str] | None = None) -> int:
             host=settings.host,
             port=settings.port,
             loop="uvloop" if sys.platform != "win32" else "asyncio",
-            http="httptools",
+            # httptools, with a deadline for request headers (slow or half-open clients)
+            http=protocol_with(settings.header_timeout),
+            limit_concurrency=settings.max_connections,  # past it: 503, not a stalled process
             lifespan="on",
             ws="none",  # no service speaks WebSocket; "auto" imports a library per process
             access_log=False,

@@ -42,6 +42,7 @@ from msa.service_auth import ServiceTokenAuth
 from msa.service_guard import OperatorOnly, ServiceAuth, ServiceGuard
 from msa.settings import ServiceSettings, load_settings
 from msa.sqltrace import instrument_engine
+from msa.storable_text import StorableText
 from msa.system import System, load_system
 
 if TYPE_CHECKING:
@@ -247,6 +248,7 @@ class ServiceDefinition:
                       enabled=settings.tracing, buffer=settings.trace_buffer,
                       otlp_endpoint=settings.otlp_endpoint,
                       sample_ratio=settings.trace_sample_ratio)
+        app.add_middleware(StorableText)  # innermost: after the caller is known
         app.add_middleware(DeadlineGuard)
         if not self.public:  # at the edge X-User-Id comes from the client: not a fact
             app.add_middleware(ActingUser)
@@ -275,11 +277,14 @@ class ServiceDefinition:
             await _retry("database", lambda: db.migrate(runtime.db, self.migrations))
             runtime.migrated = True
         if spec.publishes or spec.consumes:
+            from msa import nats_auth
             from msa.messaging import Broker
 
-            runtime.broker = Broker(settings.nats_url, settings.instance_name)
+            login = nats_auth.credentials(settings.data_dir, self.name)
+            runtime.broker = Broker(settings.nats_url, settings.instance_name, login)
             await _retry("nats", runtime.broker.connect)
-            await runtime.broker.ensure_streams(runtime.system)
+            await runtime.broker.ensure_streams(
+                runtime.system, nats_auth.streams_of(runtime.system, self.name) if login else None)
         for hook in self.on_startup:
             await hook(runtime)
         if runtime.broker is not None and spec.database:
@@ -324,7 +329,14 @@ def _add_operational_routes(app: FastAPI, runtime: Runtime) -> None:
         return problem_response(503, "Not ready", f"not ready: {failing}", "/readyz",
                                 checks=checks)
 
-    app.add_route("/metrics", metrics_response, include_in_schema=False)
+    if runtime.definition.public:  # the public port: metrics for the operator's scraper only
+        from msa.metrics_access import operator_metrics
+
+        app.add_route("/metrics", operator_metrics(
+            runtime.settings.data_dir, production=runtime.settings.env == "production"),
+            include_in_schema=False)
+    else:
+        app.add_route("/metrics", metrics_response, include_in_schema=False)
     app.add_route("/internal/traces", tracing.traces_endpoint, include_in_schema=False)
     if runtime.settings.env != "production":
         _add_fault_routes(app, runtime)

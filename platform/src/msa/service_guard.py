@@ -11,8 +11,8 @@
   - the `operator`: every `/internal/*` route (and `/openapi.json`);
   - the gateway, besides: `/openapi.json` (it publishes the public routes' part);
   - nobody: a path with a `.` or `..` segment, an empty segment or a backslash.
-- `X-User-Id` / `X-User-Role` survive only when the gateway made the call: any other
-  caller's are dropped, so no service can pose as a user.
+- `X-User-Id` / `X-User-Role` / `X-Client-Address` survive only when the gateway made
+  the call: any other caller's are dropped, so no service can pose as a user.
 
 The public edge (`ServiceDefinition(public=True)`, the gateway) is guarded on its
 `/internal/*` routes only. Routes meant for operators alone add `OperatorOnly`.
@@ -26,7 +26,13 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import Depends, Request
 
-from msa.principal import ROLE_HEADER, USER_HEADER, Forbidden, Unauthorized
+from msa.principal import (
+    CLIENT_ADDRESS_HEADER,
+    ROLE_HEADER,
+    USER_HEADER,
+    Forbidden,
+    Unauthorized,
+)
 from msa.problems import problem_response
 from msa.service_auth import (
     OPERATOR,
@@ -50,7 +56,8 @@ DESCRIBED_PATHS = frozenset({"/openapi.json"})
 CALLER_KEY = "msa.caller"
 """The ASGI scope key holding the verified caller's name."""
 _TOKEN = SERVICE_TOKEN_HEADER.lower().encode()
-_USER_HEADERS = {USER_HEADER.lower().encode(), ROLE_HEADER.lower().encode()}
+_USER_HEADERS = {name.lower().encode() for name in (USER_HEADER, ROLE_HEADER,
+                                                    CLIENT_ADDRESS_HEADER)}
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]

@@ -17,6 +17,8 @@ way: `python -m msa.serve SERVICE` with these variables set.
 | MSA_DATA_DIR | the local data folder (secrets, keys) |
 | MSA_TRACING / MSA_TRACE_BUFFER | spans on (default) or off; how many finished spans to keep |
 | MSA_OTLP_ENDPOINT | also export spans to this OTLP/HTTP collector (needs the exporter package) |
+| MSA_HEADER_TIMEOUT | seconds a connection may take to send a request's headers (default 10) |
+| MSA_MAX_CONNECTIONS | connections (and requests in flight) a process serves at once; 503 past it |
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ class ServiceSettings(BaseSettings):
     data_dir: str | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     shutdown_grace: float = Field(default=10.0, gt=0, le=300)
+    header_timeout: float = Field(default=10.0, gt=0, le=300)
+    max_connections: int = Field(default=1000, ge=1, le=100_000)
     db_pool_size: int = Field(default=20, ge=1, le=100)
     version: str = "0.1.0"
     git_sha: str = "unknown"

@@ -82,8 +82,10 @@ def attach(data_dir: Path, state: RunnerState, addresses: dict[str, list[str]]) 
         raise MsaError(f"chaos needs a system running in process mode, not {state.mode}")
     if state.nats is None or state.gateway_url is None:
         raise MsaError("the running system has no NATS server or gateway")
+    from msa.nats_auth import operator_url
+
     return ChaosTarget(AttachedControl(data_dir), data_dir, addresses, state.gateway_url,
-                       state.nats.url)
+                       operator_url(state.nats.url, data_dir))
 
 
 def _proxy_links(system: System, data_dir: Path, hub: ProxyHub, linked: tuple[str, ...],

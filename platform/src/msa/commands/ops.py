@@ -76,8 +76,7 @@ def check(
     async def run() -> tuple[str | None, list[Any]]:
         access = _access(system, state)
         try:
-            drained = messaging_quiet(system.publishers,
-                                      state.nats.url if state.nats else None)
+            drained = messaging_quiet(system.publishers, _operator_nats(state))
             busy = await suite.wait_quiet(access, wait, also=[drained])
             return busy, await suite.run(access)
         finally:
@@ -187,11 +186,19 @@ def sagas_compensate(ctx: typer.Context, saga_id: str, service: str = SERVICE_OP
     console.print(f"saga {saga_id} is compensating")
 
 
+def _operator_nats(state: RunnerState) -> str | None:
+    """The running NATS, with the operator's credentials from the data folder."""
+    from msa.nats_auth import operator_url
+
+    return operator_url(state.nats.url, state.data_dir) if state.nats else None
+
+
 def _nats_url(ctx: typer.Context, data_dir: Path | None) -> str:
     _, state = _running(ctx, data_dir)
-    if state.nats is None:
+    url = _operator_nats(state)
+    if url is None:
         raise MsaError("the running system has no NATS server")
-    return state.nats.url
+    return url
 
 
 @dlq_app.command("list")

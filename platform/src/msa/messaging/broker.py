@@ -21,9 +21,10 @@ DUPLICATE_WINDOW = 120.0
 class Broker:
     """A NATS connection that reconnects forever, and its JetStream context."""
 
-    def __init__(self, url: str, name: str) -> None:
+    def __init__(self, url: str, name: str, credentials: tuple[str, str] | None = None) -> None:
         self.url = url
         self.name = name
+        self.credentials = credentials  # (user, password): see msa.nats_auth
         self._nc: NATS | None = None
         self._js: JetStreamContext | None = None
 
@@ -31,9 +32,16 @@ class Broker:
         async def on_error(exc: Exception) -> None:
             _log.warning("nats: %s", exc)
 
+        login: dict[str, Any] = {}
+        if self.credentials is not None:
+            from msa.nats_auth import inbox_prefix
+
+            user, password = self.credentials
+            login = {"user": user, "password": password, "inbox_prefix": inbox_prefix(user)}
         self._nc = await nats.connect(
             servers=[self.url],
             name=self.name,
+            **login,
             connect_timeout=2,
             allow_reconnect=True,
             max_reconnect_attempts=-1,
@@ -58,12 +66,15 @@ class Broker:
             raise RuntimeError("broker is not connected")
         return self._nc
 
-    async def ensure_streams(self, system: System) -> None:
-        """Create the streams this system's events live in (idempotent)."""
+    async def ensure_streams(self, system: System, only: set[str] | None = None) -> None:
+        """Create the streams this system's events live in (idempotent); with `only`, just
+        those named (the ones this connection's NATS user may create)."""
         for service in system.services.values():
-            if service.publishes:
-                await self.ensure_stream(stream_name(service.name), [f"{service.name}.>"])
-        await self.ensure_stream(DLQ_STREAM, [f"{DLQ_SUBJECT_PREFIX}.>"])
+            name = stream_name(service.name)
+            if service.publishes and (only is None or name in only):
+                await self.ensure_stream(name, [f"{service.name}.>"])
+        if only is None or DLQ_STREAM in only:
+            await self.ensure_stream(DLQ_STREAM, [f"{DLQ_SUBJECT_PREFIX}.>"])
 
     async def ensure_stream(self, name: str, subjects: list[str]) -> None:
         config = StreamConfig(

@@ -14,6 +14,7 @@ and `PrometheusServer` runs a real Prometheus for `msa up --with-prometheus`.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from msa.system import System
@@ -30,7 +31,8 @@ def documents(system: System) -> list[tuple[Path, str]]:
 
     folder = system.root / FOLDER
     found = [
-        (folder / "prometheus.yml", to_yaml(scrape_config(system))),
+        (folder / "prometheus.yml", to_yaml(scrape_config(system, token_file=os.path.relpath(
+            system.root / system.local.data_dir / "secrets" / "metrics.token", folder)))),
         (folder / "alerts.yml", to_yaml(rule_groups(system))),
     ]
     for stem, board in dashboards(system).items():

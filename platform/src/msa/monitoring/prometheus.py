@@ -57,14 +57,20 @@ def targets_of(addresses: dict[str, list[str]]) -> dict[str, list[str]]:
 
 
 def scrape_config(system: System, targets: dict[str, list[str]] | None = None, *,
-                  interval: str = "15s", rules: str = RULES_FILE) -> dict[str, Any]:
-    """The Prometheus configuration: one job per service, the generated rules."""
+                  interval: str = "15s", rules: str = RULES_FILE,
+                  token_file: str = ".msa/secrets/metrics.token") -> dict[str, Any]:
+    """The Prometheus configuration: one job per service, the generated rules. The public
+    edge (the gateway, or the monolith) is scraped with the token in `token_file`."""
     jobs = []
     for job, hosts in (targets or local_targets(system)).items():
         team = system.services[job].team if job in system.services else "all"
-        jobs.append({"job_name": job, "metrics_path": "/metrics",
-                     "static_configs": [{"targets": hosts,
-                                         "labels": {"team": team, "system": system.system.name}}]})
+        entry: dict[str, Any] = {
+            "job_name": job, "metrics_path": "/metrics",
+            "static_configs": [{"targets": hosts,
+                                "labels": {"team": team, "system": system.system.name}}]}
+        if job in (system.system.gateway, "monolith"):
+            entry["authorization"] = {"type": "Bearer", "credentials_file": token_file}
+        jobs.append(entry)
     return {"global": {"scrape_interval": interval, "evaluation_interval": interval},
             "rule_files": [rules], "scrape_configs": jobs}
 
@@ -73,9 +79,11 @@ class PrometheusServer:
     """A local Prometheus scraping a running system; its files live in `folder`."""
 
     def __init__(self, system: System, folder: Path, port: int,
-                 addresses: dict[str, list[str]], interval: str = "5s") -> None:
+                 addresses: dict[str, list[str]], interval: str = "5s",
+                 data_dir: Path | None = None) -> None:
         self.system = system
         self.folder = folder
+        self.data_dir = data_dir or folder.parent  # where secrets/metrics.token lives
         self.port = port
         self.targets = targets_of(addresses)
         self.interval = interval
@@ -94,8 +102,12 @@ class PrometheusServer:
             raise MsaError("prometheus is not installed (Debian: apt-get install prometheus)")
         self.folder.mkdir(parents=True, exist_ok=True)
         (self.folder / RULES_FILE).write_text(to_yaml(rule_groups(self.system)))
+        from msa.metrics_access import ensure_token, token_file
+
+        ensure_token(self.data_dir)
         config = scrape_config(self.system, self.targets, interval=self.interval,
-                               rules=str(self.folder / RULES_FILE))
+                               rules=str(self.folder / RULES_FILE),
+                               token_file=str(token_file(self.data_dir).absolute()))
         (self.folder / "prometheus.yml").write_text(to_yaml(config))
         self._proc = spawn([path, f"--config.file={self.folder / 'prometheus.yml'}",
                             f"--storage.tsdb.path={self.folder / 'data'}",

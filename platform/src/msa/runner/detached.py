@@ -7,6 +7,7 @@ until SIGTERM, SIGINT or SIGHUP; `msa down` sends SIGTERM.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from typing import Any
 
 from msa.errors import MsaError
 from msa.runner.plan import MODES, Mode
+from msa.runner.processes import open_log
 
 
 def start_detached(
@@ -32,8 +34,7 @@ def start_detached(
     if gateway_port:
         command += ["--gateway-port", str(gateway_port)]
     log_path = data_dir / "logs" / "supervisor.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "ab") as log:
+    with os.fdopen(open_log(log_path), "ab") as log:
         return subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True, cwd=system_file.parent,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -15,7 +16,7 @@ from typing import Any
 from msa.runner.launcher import Launcher
 from msa.runner.plan import InstanceSpec
 from msa.runner.probe import http_ok
-from msa.runner.processes import Child, create_time, terminate
+from msa.runner.processes import Child, create_time, open_log, terminate
 from msa.runner.state import RunnerState
 
 Mutate = Callable[[Callable[[RunnerState], Any]], None]
@@ -109,5 +110,5 @@ def _note(log_path: Path, spec: InstanceSpec, message: str) -> None:
     """Append a JSON line from the supervisor to the instance's log."""
     record = {"ts": datetime.now(UTC).isoformat(), "level": "warning", "logger": "msa.runner",
               "service": spec.service, "instance": spec.name, "msg": message}
-    with open(log_path, "a", encoding="utf-8") as log:
+    with os.fdopen(open_log(log_path), "a", encoding="utf-8") as log:
         log.write(json.dumps(record) + "\n")

@@ -23,7 +23,7 @@ from typing import Any
 
 from msa.runner.forkserver import ForkServer, ForkServerError
 from msa.runner.plan import InstanceSpec
-from msa.runner.processes import Child, create_time, spawn
+from msa.runner.processes import Child, create_time, open_log, spawn
 from msa.runner.state import ForkServerState, RunnerState
 
 Mutate = Callable[[Callable[[RunnerState], Any]], None]
@@ -180,8 +180,7 @@ class Launcher:
     def _note(self, level: str, message: str, **extra: Any) -> None:
         record = {"ts": datetime.now(UTC).isoformat(), "level": level,
                   "logger": "msa.runner", "msg": message, **extra}
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.log_path, "a", encoding="utf-8") as log:
+        with os.fdopen(open_log(self.log_path), "a", encoding="utf-8") as log:
             log.write(json.dumps(record) + "\n")
 
 

@@ -7,6 +7,7 @@ acknowledged messages can be lost on a crash (Jepsen, 2025).
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -50,6 +51,8 @@ class NatsServer:
         self.config_path = (config_path or self.store_dir.parent / "nats.conf").absolute()
         self.log_path = (log_path or self.store_dir.parent / "nats.log").absolute()
         self.process: subprocess.Popen[bytes] | None = None
+        self.authorization = ""
+        """An `authorization { users … }` block (`msa.nats_auth`); empty: no authentication."""
 
     @property
     def url(self) -> str:
@@ -79,6 +82,7 @@ class NatsServer:
             f"  store_dir: {store}\n"
             "  sync_interval: always\n"
             "}\n"
+            + self.authorization
         )
 
     def spawn(self) -> subprocess.Popen[bytes]:
@@ -87,7 +91,11 @@ class NatsServer:
             raise MsaError(f"NATS already runs (pid {self.pid})")
         self.store_dir.mkdir(parents=True, exist_ok=True)
         self.config_path.parent.mkdir(parents=True, exist_ok=True)
-        self.config_path.write_text(self.config(), encoding="utf-8")
+        # the configuration holds the users' passwords: the owner's only
+        fd = os.open(self.config_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as config:
+            config.write(self.config())
         command = [str(nats_server_binary()), "-c", str(self.config_path)]
         self.process = spawn(command, env={"PATH": "/usr/bin:/bin"}, log_path=self.log_path)
         return self.process

@@ -37,6 +37,10 @@ SETTINGS = {
     # top-level statements only: each is a round trip (foreign-key checks are not)
     "shared_preload_libraries": "'pg_stat_statements'",
     "pg_stat_statements.track": "top",
+    # the server's log holds no user data: no DETAIL (a duplicate key's value) and no
+    # failing statement
+    "log_error_verbosity": "terse",
+    "log_min_error_statement": "panic",
 }
 StopMode = Literal["smart", "fast", "immediate"]
 _SOCKET_PATH_LIMIT = 100  # sun_path is 108 bytes; keep a margin
@@ -174,7 +178,8 @@ class PostgresServer:
             socket_dir.mkdir(mode=0o700, exist_ok=True)
             self._give_to_system_user(socket_dir)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self.log_path.touch()
+        self.log_path.touch(mode=0o600)
+        self.log_path.chmod(0o600)  # its owner (PostgreSQL's system user) only
         if _as_root():
             _embedded_utils().ensure_prefix_permissions(self.log_path)
         self._give_to_system_user(self.log_path)

@@ -20,6 +20,16 @@ from pathlib import Path
 from typing import Any, Protocol
 
 _PR_SET_PDEATHSIG = 1
+LOG_MODE = 0o600
+"""Log files are their owner's only: a failure's record may still say more than it should."""
+
+
+def open_log(path: Path) -> int:
+    """A descriptor appending to the log file `path`, created (or made) mode 0600."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, LOG_MODE)
+    os.fchmod(fd, LOG_MODE)  # a file left by an older run keeps its mode otherwise
+    return fd
 
 
 class Child(Protocol):
@@ -50,8 +60,7 @@ def spawn(
     Call it from a thread that lives as long as the child should: on Linux the
     child receives SIGTERM when that thread ends. `pass_fds` stay open in the child.
     """
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "ab") as log:
+    with os.fdopen(open_log(log_path), "ab") as log:
         return subprocess.Popen(
             list(command),
             env=dict(env),

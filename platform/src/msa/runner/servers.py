@@ -19,6 +19,7 @@ from msa.runner.plan import PortPlan
 from msa.runner.postgres import PostgresServer
 from msa.runner.processes import create_time, kill_pid
 from msa.runner.state import RunnerState, ServerState
+from msa.system import System
 
 Mutate = Callable[[Callable[[RunnerState], Any]], None]
 WATCH_INTERVAL = 0.25
@@ -48,6 +49,13 @@ class ServerSet:
         self.secrets = DatabaseSecrets.load_or_create(path, services)
         urls = service_urls(self.postgres, self.secrets)
         self.database_urls = {name: urls[name] for name in services}
+
+    def load_nats_users(self, system: System) -> None:
+        """Read or create each NATS user's password; NATS will require them."""
+        from msa import nats_auth
+
+        passwords = nats_auth.ensure_passwords(self.data_dir, nats_auth.nats_users(system))
+        self.nats.authorization = nats_auth.server_authorization(system, passwords)
 
     def postgres_state(self) -> ServerState:
         """The initial state entry for PostgreSQL."""

@@ -130,8 +130,10 @@ class Runner:
 
     @property
     def nats_url(self) -> str:
-        """`nats://127.0.0.1:port`."""
-        return self.servers.nats.url
+        """`nats://operator:password@127.0.0.1:port`: the operator's connection (tools, checks)."""
+        from msa.nats_auth import operator_url
+
+        return operator_url(self.servers.nats.url, self.data_dir)
 
     def database_url(self, service: str) -> str:
         """`postgresql://role:password@127.0.0.1:port/db` of `service` (after `start`)."""
@@ -247,9 +249,11 @@ class Runner:
         try:
             self.check_ports()
             self.servers.load_secrets([svc.name for svc in self.system.with_database()])
+            self.servers.load_nats_users(self.system)
             self._specs = build_instances(
                 self.system, self.mode, self.ports, database_urls=self.servers.database_urls,
-                nats_url=self.nats_url, data_dir=self.data_dir, env=self.env,
+                # the bare URL: each service adds its own credentials
+                nats_url=self.servers.nats.url, data_dir=self.data_dir, env=self.env,
                 env_overrides=self._env_overrides, service_env=self._service_env,
                 command=self._command)
             self._state = initial_state(self.system, self.mode, self.data_dir,

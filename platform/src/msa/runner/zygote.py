@@ -207,7 +207,8 @@ def _redirect(log_path: str) -> None:
     """stdin from /dev/null; stdout and stderr appended to `log_path`."""
     os.makedirs(os.path.dirname(log_path) or ".", exist_ok=True)
     null = os.open(os.devnull, os.O_RDONLY)
-    log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.fchmod(log, 0o600)  # logs are their owner's only (msa.runner.logs.LOG_MODE)
     os.dup2(null, 0)
     os.dup2(log, 1)
     os.dup2(log, 2)

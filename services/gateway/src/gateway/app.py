@@ -19,7 +19,7 @@ from gateway import edge, openapi, pages, proxy, reference
 from gateway.limits import RateLimits, TokenBuckets
 from gateway.routing import RouteTable
 from gateway.settings import GatewaySettings, load_gateway_settings
-from identity.contracts import AUDIENCE, INTERNAL_JWKS_PATH, ISSUER
+from identity.contracts import AUDIENCE, INTERNAL_JWKS_PATH, ISSUER, PASSWORD_PATHS
 from msa import (
     ROUTE_LABEL,
     Claims,
@@ -51,7 +51,8 @@ async def build(rt: Runtime) -> None:
     rt.state["routes"] = RouteTable(rt.system, rt.name)
     rt.state["verifier"] = TokenVerifier(fetch_jwks, issuer=ISSUER, audience=AUDIENCE)
     rt.state["limits"] = RateLimits(TokenBuckets(settings.user_rate, settings.user_burst),
-                                    TokenBuckets(settings.ip_rate, settings.ip_burst))
+                                    TokenBuckets(settings.ip_rate, settings.ip_burst),
+                                    TokenBuckets(settings.login_rate, settings.login_burst))
 
 
 async def visitor(request: Request, rt: RuntimeDep) -> Claims | None:
@@ -103,6 +104,9 @@ async def api(path: str, request: Request, rt: RuntimeDep, user: Visitor) -> Res
     if target is None:
         raise NotFound(f"no API at {request.url.path}")
     request.scope[ROUTE_LABEL] = f"{target.prefix}/{{path}}"  # RED per forwarded prefix
+    if request.method == "POST" and request.url.path in PASSWORD_PATHS:
+        limits: RateLimits = rt.state["limits"]
+        limits.check_login(request.client.host if request.client else "unknown")
     settings: GatewaySettings = rt.state["settings"]
     return await proxy.forward(rt, target, request, user, settings.max_body)
 

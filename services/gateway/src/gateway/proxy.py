@@ -13,6 +13,7 @@ from fastapi.responses import Response
 
 from gateway.routing import Target
 from msa import (
+    CLIENT_ADDRESS_HEADER,
     ROLE_HEADER,
     USER_HEADER,
     Claims,
@@ -59,6 +60,8 @@ async def forward(rt: Runtime, target: Target, request: Request, user: Claims | 
     except ValueError:
         raise NotFound(f"no API at {request.url.path}") from None
     headers = {name: request.headers[name] for name in _REQUEST_HEADERS if name in request.headers}
+    if request.client is not None:  # for identity's sign-in throttling
+        headers[CLIENT_ADDRESS_HEADER] = request.client.host
     if user is not None:
         headers[USER_HEADER] = str(user.user_id)
         headers[ROLE_HEADER] = user.role

@@ -4,6 +4,7 @@
 |---|---|---|
 | GATEWAY_USER_RATE, _USER_BURST | 20, 60 | requests/s a signed-in user may make; at once |
 | GATEWAY_IP_RATE, _IP_BURST | 200, 1000 | the same per client address (every request) |
+| GATEWAY_LOGIN_RATE, _LOGIN_BURST | 1, 10 | sign-ins and registrations per address (a hash each) |
 | GATEWAY_MAX_BODY | 1048576 | the largest request body in bytes (413 past it) |
 | GATEWAY_CORS_ORIGINS | (none) | comma-separated origins browsers may call from |
 """
@@ -29,6 +30,8 @@ class GatewaySettings(BaseSettings):
     user_burst: int = Field(default=60, ge=1)
     ip_rate: float = Field(default=200.0, gt=0)
     ip_burst: int = Field(default=1000, ge=1)
+    login_rate: float = Field(default=1.0, gt=0)
+    login_burst: int = Field(default=10, ge=1)
     max_body: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
     cors_origins: str = ""
 

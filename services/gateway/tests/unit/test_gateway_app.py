@@ -32,7 +32,13 @@ app = "gateway.app:create_app"
 port = 20300
 database = false
 routes = ["/api", "/"]
-calls = ["wallet"]
+calls = ["wallet", "identity"]
+[services.identity]
+team = "t"
+app = "x:y"
+port = 20302
+database = false
+routes = ["/api/identity"]
 [services.wallet]
 team = "t"
 app = "x:y"
@@ -66,10 +72,14 @@ async def gateway(tmp_path: Path) -> AsyncIterator[FastAPI]:
     wallet = ServiceDefinition("wallet", routers=[wallet_api]).create_app(
         ServiceSettings(service="wallet", **settings), system=SYSTEM, colocation=colocation)
     colocation.apps["wallet"] = wallet
+    identity = ServiceDefinition("identity", routers=[wallet_api]).create_app(
+        ServiceSettings(service="identity", **settings), system=SYSTEM, colocation=colocation)
+    colocation.apps["identity"] = identity
     edge = create_app(ServiceSettings(service="gateway", **settings), system=SYSTEM,
                       colocation=colocation)
     reached.clear()
-    async with wallet.router.lifespan_context(wallet), edge.router.lifespan_context(edge):
+    async with wallet.router.lifespan_context(wallet), \
+            identity.router.lifespan_context(identity), edge.router.lifespan_context(edge):
         yield edge
 
 
@@ -131,3 +141,20 @@ async def test_an_address_over_its_limit_gets_429_and_others_are_unaffected(
         assert (await send(app, "/api/wallet", client="198.51.100.2"))[0] == 200
         assert (await send(app, "/api", client="198.51.100.1"))[0] == 429
     assert len(reached) == 4
+
+
+async def test_sign_ins_from_one_address_have_a_far_lower_limit_than_other_requests(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GATEWAY_LOGIN_RATE", "0.1")
+    monkeypatch.setenv("GATEWAY_LOGIN_BURST", "3")
+    async with gateway(tmp_path) as app:
+        flood = [await send(app, "/api/identity/login", method="POST", client="198.51.100.9")
+                 for _ in range(5)]
+        assert [status for status, _, _ in flood] == [200, 200, 200, 429, 429]
+        assert int(flood[-1][1]["retry-after"]) >= 1
+        assert (await send(app, "/api/identity/register", method="POST",
+                           client="198.51.100.9"))[0] == 429  # registering hashes too
+        assert (await send(app, "/api/wallet", client="198.51.100.9"))[0] == 200  # other routes
+        assert (await send(app, "/api/identity/login", method="POST",
+                           client="198.51.100.10"))[0] == 200  # another address
+    assert reached.count("/api/identity/login") == 4

@@ -19,6 +19,7 @@ from identity.domain import (
     normalise_email,
 )
 from msa import (
+    CLIENT_ADDRESS_HEADER,
     CurrentUser,
     Forbidden,
     IdempotencyKey,
@@ -59,13 +60,21 @@ class RefreshToken(BaseModel):
 
 async def _create_user(rt: Runtime, request: Request, key: str, body: NewUser,
                        role: str) -> JSONResponse:
-    password_hash = await handlers.hash_new_password(rt, body.password)
+    address = request.headers.get(CLIENT_ADDRESS_HEADER) or ""
+    password_hash = await handlers.hash_new_password(rt, body.password, address)
     # Only the email identifies the request: the password must not reach the
-    # idempotency table, not even as a fast, unsalted hash of the body.
-    return await run_idempotent(
+    # idempotency table, not even as a fast, unsalted hash of the body. The key is
+    # scoped by that email (the caller is anonymous): strangers using the same key for
+    # different emails never meet.
+    answer = await run_idempotent(
         rt, request, key, {"email": body.email},
         lambda conn: handlers.register(conn, body.email, password_hash, role), status=201,
+        principal=f"register:{normalise_email(body.email)}",
     )
+    if answer.status_code == 201 and answer.headers.get("Idempotent-Replayed"):
+        # a replay says "created": only true for the password this body carries
+        await handlers.confirm_replayed_registration(rt, body.email, body.password, address)
+    return answer
 
 
 @router.post("/register", status_code=201, response_model=User)
@@ -75,9 +84,11 @@ async def register(body: NewUser, request: Request, key: IdempotencyKey,
 
 
 @router.post("/login", response_model=AccessToken)
-async def login(body: Credentials, rt: RuntimeDep) -> JSONResponse:
-    """No Idempotency-Key: a login changes nothing, and each retry may get a new token."""
-    token = await handlers.login(rt, normalise_email(body.email), body.password)
+async def login(body: Credentials, request: Request, rt: RuntimeDep) -> JSONResponse:
+    """No Idempotency-Key: a login changes nothing, and each retry may get a new token.
+    429 with Retry-After after repeated failures, or when sign-in is busy."""
+    address = request.headers.get(CLIENT_ADDRESS_HEADER) or "direct"
+    token = await handlers.login(rt, normalise_email(body.email), body.password, address)
     return JSONResponse(token, headers=_NO_STORE)
 
 

@@ -16,6 +16,8 @@ ISSUER = "bookstore-identity"
 AUDIENCE = "bookstore"
 JWKS_PATH = "/api/identity/jwks"
 INTERNAL_JWKS_PATH = "/internal/identity/jwks"
+PASSWORD_PATHS = frozenset({"/api/identity/login", "/api/identity/register"})
+"""Public routes that hash a password: the gateway limits them per address far lower."""
 
 
 class User(BaseModel):

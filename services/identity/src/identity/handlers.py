@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import uuid
 from typing import Any
@@ -18,9 +19,11 @@ from identity.domain import (
     decoy_hash,
     hash_password,
     needs_rehash,
+    normalise_email,
     scrypt_cost,
     verify_password,
 )
+from identity.login_guard import LoginGuard, TooManyLogins
 from msa import (
     ConfigError,
     Conflict,
@@ -51,6 +54,7 @@ async def load_signing_keys(runtime: Runtime) -> None:
         runtime.state["scrypt_n"] = scrypt_cost(
             int(os.environ.get("IDENTITY_SCRYPT_LOG2N", "15")),
             production=runtime.settings.env == "production")
+        runtime.state["login_guard"] = LoginGuard.from_environment()
     except ValueError as exc:
         raise ConfigError(f"identity: {exc}") from None
     if not runtime.settings.data_dir:
@@ -58,9 +62,17 @@ async def load_signing_keys(runtime: Runtime) -> None:
     runtime.state["key_ring"] = KeyRing(key_directory(runtime.settings.data_dir))
 
 
-async def hash_new_password(runtime: Runtime, password: str) -> str:
-    """Hash off the event loop: scrypt takes ~0.3 s of CPU and releases the GIL."""
-    return await asyncio.to_thread(hash_password, password, runtime.state["scrypt_n"])
+def login_guard(runtime: Runtime) -> LoginGuard:
+    guard: LoginGuard = runtime.state["login_guard"]
+    return guard
+
+
+async def hash_new_password(runtime: Runtime, password: str, address: str = "") -> str:
+    """Hash off the event loop: scrypt takes ~0.3 s of CPU and releases the GIL.
+    429 at once when the process, or the client `address`, already hashes as many as
+    it may."""
+    with login_guard(runtime).slots.take(address):
+        return await asyncio.to_thread(hash_password, password, runtime.state["scrypt_n"])
 
 
 async def register(conn: AsyncConnection, email: str, password_hash: str,
@@ -72,20 +84,43 @@ async def register(conn: AsyncConnection, email: str, password_hash: str,
     return user
 
 
-async def login(runtime: Runtime, email: str, password: str) -> dict[str, Any]:
-    """A new session (access and refresh token) for valid credentials; the same 401 for
-    every kind of wrong."""
+async def confirm_replayed_registration(runtime: Runtime, email: str, password: str,
+                                        address: str = "") -> None:
+    """A repeated registration (same key, same email) is answered with the stored 201
+    only if its password is the account's: otherwise it would claim an account was made
+    with a password that never was. 409 if not."""
     async with runtime.db.connect() as conn:
-        user = await adapters.get_by_email(conn, email)
-    cost = runtime.state["scrypt_n"]
-    stored = user["password_hash"] if user else await asyncio.to_thread(decoy_hash, cost)
-    matches = await asyncio.to_thread(verify_password, password, stored)
+        user = await adapters.get_by_email(conn, normalise_email(email))
+    if user is not None:
+        with login_guard(runtime).slots.take(address):
+            if await asyncio.to_thread(verify_password, password, user["password_hash"]):
+                return
+    raise Conflict("this Idempotency-Key already registered this email with another "
+                   "password; nothing was changed", title="Idempotency-Key reused")
+
+
+async def login(runtime: Runtime, email: str, password: str,
+                address: str = "") -> dict[str, Any]:
+    """A new session (access and refresh token) for valid credentials; the same 401 for
+    every kind of wrong; 429 while the account or the client `address` must wait after
+    failures, or when too many hashes are in flight (`identity.login_guard`)."""
+    guard = login_guard(runtime)
+    guard.check(email, address)
+    with guard.slots.take(address):
+        async with runtime.db.connect() as conn:
+            user = await adapters.get_by_email(conn, email)
+        cost = runtime.state["scrypt_n"]
+        stored = user["password_hash"] if user else await asyncio.to_thread(decoy_hash, cost)
+        matches = await asyncio.to_thread(verify_password, password, stored)
     if user is None or not matches:
+        guard.failed(email, address)
         raise Unauthorized(WRONG_CREDENTIALS)
+    guard.succeeded(email, address)
     if needs_rehash(stored, cost):
-        upgraded = await hash_new_password(runtime, password)
-        async with runtime.db.begin() as conn:
-            await adapters.set_password_hash(conn, user["id"], upgraded)
+        with contextlib.suppress(TooManyLogins):  # busy: upgrade at a later sign-in
+            upgraded = await hash_new_password(runtime, password)
+            async with runtime.db.begin() as conn:
+                await adapters.set_password_hash(conn, user["id"], upgraded)
     return await sessions.start(runtime, user)
 
 

@@ -90,6 +90,13 @@ _PUT_ADDING = _PUT.format(quantity="cart_items.quantity + excluded.quantity")
 _PUT_SETTING = _PUT.format(quantity="excluded.quantity")
 
 
+async def hold_cart(conn: AsyncConnection, user_id: uuid.UUID) -> None:
+    """Hold the customer's cart until the transaction ends (a transaction-scoped advisory
+    lock): two concurrent additions cannot both find room for one more line."""
+    await (await driver(conn)).execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"cart:{user_id}")
+
+
 async def remove_from_cart(conn: AsyncConnection, user_id: uuid.UUID,
                            book_id: uuid.UUID) -> bool:
     result = await conn.execute(delete(cart_items).where(

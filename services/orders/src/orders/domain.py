@@ -6,6 +6,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 MAX_QUANTITY = 100
+"""Copies of one book a cart line may hold."""
+MAX_CART_LINES = 100
+"""Distinct books one cart may hold, so that every cart can be checked out: a checkout
+prices them in one catalog look-up (at most 200 ids) and reserves them in one inventory
+reservation (at most 100 lines)."""
 
 
 class OrderStatus(StrEnum):
@@ -38,3 +43,13 @@ def cancellation_reason(step: str, problem_type: str, detail: str) -> str:
     if problem_type.endswith("insufficient-funds"):
         return "not enough credit"
     return detail or f"{step} failed"
+
+
+def cart_change_refusal(quantities: dict[str, int], book_id: str, quantity: int) -> str | None:
+    """Why a cart holding `quantities` may not have `quantity` of `book_id`, or None."""
+    if book_id not in quantities and len(quantities) >= MAX_CART_LINES:
+        return f"a cart holds at most {MAX_CART_LINES} different books"
+    if quantity > MAX_QUANTITY:
+        return (f"a cart line holds at most {MAX_QUANTITY} copies; this one would hold "
+                f"{quantity}")
+    return None

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Awaitable
 from typing import Any
 
+import asyncpg
 from fastapi import Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -25,7 +26,14 @@ from msa import (
 )
 from orders import adapters
 from orders.contracts import OrderLine, OrderPlaced
-from orders.domain import OrderStatus, PricedLine, order_total
+from orders.domain import (
+    MAX_CART_LINES,
+    MAX_QUANTITY,
+    OrderStatus,
+    PricedLine,
+    cart_change_refusal,
+    order_total,
+)
 
 CHECKOUT_WAIT = 5.0  # seconds a checkout request waits for its saga before answering 202
 
@@ -67,10 +75,20 @@ async def put_in_cart(rt: Runtime, request: Request, key: str, body: Any,
     known = False
 
     async def work(conn: AsyncConnection) -> dict[str, Any]:
-        items = await adapters.put_in_cart(conn, user_id, book_id, quantity, add=add,
-                                           known=known)
+        await adapters.hold_cart(conn, user_id)
+        try:
+            items = await adapters.put_in_cart(conn, user_id, book_id, quantity, add=add,
+                                               known=known)
+        except asyncpg.CheckViolationError:  # the line would pass its cap
+            raise Unprocessable(cart_change_refusal({}, str(book_id), MAX_QUANTITY + 1)
+                                or "too many copies") from None
         if items is None:
             raise UnknownBooks([book_id])
+        if len(items) > MAX_CART_LINES:  # only a new line adds one: the rest were there
+            others = {str(item["book_id"]): item["quantity"] for item in items
+                      if item["book_id"] != book_id}
+            raise Conflict(cart_change_refusal(others, str(book_id), quantity) or "cart full",
+                           title="Cart full")
         return {"items": items}
 
     try:

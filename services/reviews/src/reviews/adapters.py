@@ -28,6 +28,13 @@ from reviews.domain import RatingSummary
 
 metadata = MetaData()
 
+purchases = Table(
+    "purchases",
+    metadata,
+    Column("user_id", UUID(as_uuid=True), primary_key=True),
+    Column("book_id", UUID(as_uuid=True), primary_key=True),
+    Column("order_id", UUID(as_uuid=True), nullable=False),
+)
 reviews = Table(
     "reviews", metadata,
     Column("book_id", UUID(as_uuid=True), primary_key=True),
@@ -147,3 +154,18 @@ async def ratings(conn: AsyncConnection) -> list[dict[str, Any]]:
     return [{"book_id": row["book_id"], "count": row["count"], "version": row["version"],
              "average": RatingSummary(row["count"], row["total"]).average}
             for row in rows.mappings()]
+
+
+async def record_purchases(conn: AsyncConnection, order_id: uuid.UUID, user_id: uuid.UUID,
+                           book_ids: list[uuid.UUID]) -> None:
+    """Remember that `user_id` bought `book_ids` (the first confirmed order of each stays)."""
+    if book_ids:
+        await conn.execute(pg_insert(purchases).values(
+            [{"user_id": user_id, "book_id": book, "order_id": order_id} for book in book_ids]
+        ).on_conflict_do_nothing())
+
+
+async def has_bought(conn: AsyncConnection, user_id: uuid.UUID, book_id: uuid.UUID) -> bool:
+    found = await conn.execute(select(purchases.c.order_id).where(
+        purchases.c.user_id == user_id, purchases.c.book_id == book_id).limit(1))
+    return found.first() is not None

@@ -13,6 +13,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from msa import (
     CurrentUser,
     IdempotencyKey,
+    NotFound,
     Principal,
     Runtime,
     Work,
@@ -38,11 +39,22 @@ class Review(BaseModel):
     updated_at: datetime
 
 
+class PublicReview(BaseModel):
+    """A review as anyone may read it: by a verified buyer, without who they are."""
+
+    book_id: uuid.UUID
+    rating: int
+    text: str
+    verified_purchase: bool = True
+    created_at: datetime
+    updated_at: datetime
+
+
 class BookReviews(BaseModel):
     book_id: uuid.UUID
     average: float
     count: int
-    items: list[Review]
+    items: list[PublicReview]
 
 
 class ReviewIn(BaseModel):
@@ -62,8 +74,22 @@ async def _apply(rt: Runtime, request: Request, key: str, body: BaseModel | None
 @router.put("/books/{book_id}/mine", response_model=Review)
 async def write_review(book_id: uuid.UUID, body: ReviewIn, request: Request, rt: RuntimeDep,
                        user: CurrentUser, key: IdempotencyKey) -> JSONResponse:
+    """Write or replace the user's review: 403 unless they bought the book (a confirmed
+    order, learned from orders' events; it may take a moment to arrive)."""
+    async with rt.db.connect() as conn:
+        await handlers.ensure_bought(conn, user.user_id, book_id)
     return await _apply(rt, request, key, body, lambda conn: handlers.write_review(
         conn, book_id, user.user_id, body.rating, body.text), user, 200)
+
+
+@router.get("/books/{book_id}/mine", response_model=Review)
+async def my_review(book_id: uuid.UUID, rt: RuntimeDep, user: CurrentUser) -> dict[str, Any]:
+    """The signed-in user's own review of the book; 404 if they wrote none."""
+    async with rt.db.connect() as conn:
+        review = await adapters.get_review(conn, book_id, user.user_id)
+    if review is None:
+        raise NotFound("you have not reviewed this book")
+    return review
 
 
 @router.delete("/books/{book_id}/mine", status_code=204, response_class=Response)

@@ -7,9 +7,22 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from msa import emit
+from msa import Forbidden, emit
+from orders.contracts import OrderConfirmed
 from reviews import adapters
 from reviews.contracts import RatingChanged
+
+
+async def record_purchase(conn: AsyncConnection, order: OrderConfirmed) -> None:
+    """A confirmed order: its customer has bought its books and may review them."""
+    await adapters.record_purchases(conn, order.order_id, order.user_id,
+                                    sorted({line.book_id for line in order.lines}))
+
+
+async def ensure_bought(conn: AsyncConnection, user_id: uuid.UUID, book_id: uuid.UUID) -> None:
+    """Forbidden unless the user has a confirmed order of the book (a verified purchase)."""
+    if not await adapters.has_bought(conn, user_id, book_id):
+        raise Forbidden("only customers with a confirmed order of this book may review it")
 
 
 async def write_review(conn: AsyncConnection, book_id: uuid.UUID, user_id: uuid.UUID,

@@ -14,7 +14,9 @@ import nats
 import pytest
 
 from msa.apptest import serve_in_process
+from msa.messaging import Broker
 from msa.testing import PostgresForTests
+from orders.contracts import OrderConfirmed, OrderLine
 from reviews.contracts import RatingChanged
 
 
@@ -22,8 +24,24 @@ from reviews.contracts import RatingChanged
 async def reviews(msa_postgres: PostgresForTests,
                   msa_nats: str) -> AsyncIterator[httpx.AsyncClient]:
     url = msa_postgres.create_database()
+    orders = Broker(msa_nats, "orders-test")  # stands in for orders: confirms purchases
+    await orders.connect()
     async with serve_in_process("reviews", database_url=url, nats_url=msa_nats) as http:
+        http.orders = orders  # type: ignore[attr-defined]
+        http.bought = set()  # type: ignore[attr-defined]
         yield http
+    await orders.close()
+
+
+async def confirm_order(http: httpx.AsyncClient, user: uuid.UUID, *books: uuid.UUID) -> None:
+    """Publish orders' confirmation of `user`'s order of `books`, as its relay does."""
+    event = OrderConfirmed(order_id=uuid.uuid4(), user_id=user, total_cents=100 * len(books),
+                           lines=[OrderLine(book_id=b, quantity=1, price_cents=100)
+                                  for b in books])
+    headers = {"Nats-Msg-Id": str(event.order_id), "Msa-Event-Id": str(event.order_id),
+               "Msa-Event-Type": event.type, "Msa-Aggregate": event.aggregate()}
+    await http.orders.publish(event.type, event.model_dump_json().encode(),  # type: ignore
+                              headers)
 
 
 def as_user(user: uuid.UUID, key: str | None = None) -> dict[str, str]:
@@ -34,8 +52,17 @@ def as_user(user: uuid.UUID, key: str | None = None) -> dict[str, str]:
 
 async def write(http: httpx.AsyncClient, book: uuid.UUID, user: uuid.UUID, rating: Any,
                 text: str = "", key: str | None = None) -> httpx.Response:
-    return await http.put(f"/api/reviews/books/{book}/mine", json={"rating": rating, "text": text},
-                          headers=as_user(user, key))
+    if (user, book) not in http.bought:  # type: ignore[attr-defined]
+        await confirm_order(http, user, book)  # only buyers review
+        http.bought.add((user, book))  # type: ignore[attr-defined]
+    async with asyncio.timeout(10):
+        while True:  # until reviews has heard of the purchase
+            answer = await http.put(f"/api/reviews/books/{book}/mine",
+                                    json={"rating": rating, "text": text},
+                                    headers=as_user(user, key))
+            if answer.status_code != 403:
+                return answer
+            await asyncio.sleep(0.05)
 
 
 async def rating_events(nats_url: str, book: uuid.UUID, expected: int,
@@ -68,14 +95,16 @@ async def test_reviews_add_up_to_a_rating_with_two_decimals_newest_first(
     first = await write(reviews, book, ada, 5, "  A delight.  ")
     assert first.status_code == 200, first.text
     assert first.json()["text"] == "A delight." and first.json()["user_id"] == str(ada)
-    await write(reviews, book, bo, 4)
-    await write(reviews, book, cy, 4)
+    await write(reviews, book, bo, 4, "by bo")
+    await write(reviews, book, cy, 4, "by cy")
 
     page = (await reviews.get(f"/api/reviews/books/{book}")).json()
     assert (page["average"], page["count"]) == (4.33, 3)
-    assert [item["user_id"] for item in page["items"]] == [str(cy), str(bo), str(ada)]
+    # newest first; the public page names no reviewer
+    assert [item["text"] for item in page["items"]] == ["by cy", "by bo", "A delight."]
+    assert all("user_id" not in item for item in page["items"])
     second = (await reviews.get(f"/api/reviews/books/{book}?limit=1&offset=1")).json()
-    assert [item["user_id"] for item in second["items"]] == [str(bo)]
+    assert [item["text"] for item in second["items"]] == ["by bo"]
 
     events = await rating_events(msa_nats, book, 3)
     assert [(e["version"], e["count"], e["average"]) for e in events] == [
@@ -142,6 +171,23 @@ async def test_bad_input_is_refused_with_422_and_nothing_is_written(
                                headers=as_user(uuid.uuid4()))
     assert answer.status_code == 422, answer.text
     assert (await reviews.get(f"/api/reviews/books/{book}")).json()["count"] == 0
+
+
+async def test_only_a_customer_with_a_confirmed_order_of_the_book_may_review_it(
+        reviews: httpx.AsyncClient) -> None:
+    book, other, reader = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    refused = await reviews.put(f"/api/reviews/books/{book}/mine", json={"rating": 5},
+                                headers=as_user(reader))
+    assert refused.status_code == 403, refused.text
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    await confirm_order(reviews, reader, other)  # bought another book
+    assert (await write(reviews, other, reader, 4)).status_code == 200
+    still = await reviews.put(f"/api/reviews/books/{book}/mine", json={"rating": 5},
+                              headers=as_user(reader))
+    assert still.status_code == 403
+    page = (await reviews.get(f"/api/reviews/books/{other}")).json()
+    assert page["count"] == 1 and "user_id" not in page["items"][0]
+    assert page["items"][0]["verified_purchase"] is True
 
 
 async def test_writing_a_review_needs_a_signed_in_user(reviews: httpx.AsyncClient) -> None:
