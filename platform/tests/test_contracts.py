@@ -141,7 +141,7 @@ def test_the_check_names_the_consumers_a_change_breaks(tmp_path: Path) -> None:
 
     assert found == [
         "catalog GET /api/catalog/gone: the route is gone (breaks gateway, orders)",
-        "catalog.book.created.v1: field 'shelf' is gone (breaks inventory)",
+        "catalog.book.created.v1: field 'shelf' is gone (breaks inventory, orders)",
     ]
 
 
