@@ -136,3 +136,25 @@ async def test_a_callee_failing_in_process_answers_500_to_the_caller():
     transport = InProcessTransport(APP, "callee")
     answer = await transport.send("http://callee", OutgoingRequest("GET", "/broken", {}, b""))
     assert answer.status_code == 500
+
+
+async def test_an_idle_connection_its_server_closed_is_not_reused():
+    served_on: list[int] = []
+
+    async def one_answer_then_close(reader, writer):
+        served_on.append(writer.get_extra_info("peername")[1])
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+        await writer.drain()
+        writer.close()  # after answering, as if its keep-alive time had run out
+
+    server = await asyncio.start_server(one_answer_then_close, "127.0.0.1", 0)
+    base = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    transport = HttpTransport()
+    first = await transport.send(base, post("/x"))
+    second = await transport.send(base, post("/x"))
+    await transport.aclose()
+    server.close()
+    await server.wait_closed()
+    assert first.text == second.text == "ok"
+    assert len(set(served_on)) == 2  # the second request went on a new connection

@@ -9,13 +9,16 @@ times less CPU per call than either (see the README's design notes).
 
 A connection idle longer than `IDLE_SECONDS` is closed rather than reused: servers
 drop idle connections (uvicorn after 5 s), and a request written onto a connection
-the server is closing at that moment would fail with an unknown outcome.
+the server is closing at that moment would fail with an unknown outcome. For the
+same reason an idle connection that has become readable (the peer closed it or
+died, and the loop has not noticed yet) is dropped before it is reused.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
+import select
 import time
 from collections import deque
 from typing import cast
@@ -36,6 +39,7 @@ class _Connection(asyncio.Protocol):
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
+        self.fileno = -1
         self.parser = httptools.HttpResponseParser(self)
         self.closed = False
         self.idle_since = 0.0
@@ -49,6 +53,8 @@ class _Connection(asyncio.Protocol):
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        sock = transport.get_extra_info("socket")
+        self.fileno = sock.fileno() if sock is not None else -1
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -108,6 +114,17 @@ class _Connection(asyncio.Protocol):
     def reusable(self) -> bool:
         return self._keep_alive and not self.closed
 
+    def still_open(self) -> bool:
+        """Whether an idle connection can take a request: nothing to read on it (an
+        idle connection that is readable was closed by its peer, or holds garbage)."""
+        if self.closed or self.fileno < 0:
+            return False
+        try:
+            readable, _, _ = select.select([self.fileno], [], [], 0)
+        except (OSError, ValueError):
+            return False
+        return not readable
+
     def close(self) -> None:
         self.closed = True
         if self.transport is not None:
@@ -162,7 +179,7 @@ class HttpTransport:
             stale_before = time.monotonic() - self._idle_seconds
             while idle:
                 connection = idle.pop()
-                if not connection.closed and connection.idle_since > stale_before:
+                if connection.idle_since > stale_before and connection.still_open():
                     return connection
                 connection.close()
         loop = asyncio.get_running_loop()

@@ -32,8 +32,9 @@ class InProcessTransport:
             "http_version": "1.1", "method": request.method, "scheme": "http",
             "path": unquote(path), "raw_path": path.encode("latin-1"),
             "query_string": query.encode("latin-1"), "root_path": "",
-            "headers": [(name.encode("latin-1"), value.encode("latin-1"))
-                        for name, value in request.headers.items()],
+            "headers": [*((name.encode("latin-1"), value.encode("latin-1"))
+                          for name, value in request.headers.items()),
+                        (b"content-length", str(len(request.body)).encode())],
             "client": _CLIENT, "server": self._server, "extensions": {},
         }
         exchange = _Exchange(request.body)
