@@ -296,3 +296,20 @@ def test_a_second_supervisor_on_the_same_data_folder_is_refused(
     with pytest.raises(MsaError, match="already running"):
         second.start()
     assert runner.status().phase == "running"
+
+
+def test_monolith_workers_come_from_the_setting_or_the_cores(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    system = write_system(tmp_path)
+    monkeypatch.setenv("MSA_MONOLITH_WORKERS", "3")
+    assert Runner(system, data_dir=tmp_path / "a", mode="monolith", free_ports=True).workers == 3
+    assert Runner(system, data_dir=tmp_path / "b", mode="monolith", free_ports=True,
+                  workers=1).workers == 1
+    monkeypatch.setenv("MSA_MONOLITH_WORKERS", "many")
+    with pytest.raises(MsaError, match="MSA_MONOLITH_WORKERS must be a number"):
+        Runner(system, data_dir=tmp_path / "c", mode="monolith", free_ports=True)
+    monkeypatch.delenv("MSA_MONOLITH_WORKERS")
+    assert Runner(system, data_dir=tmp_path / "d", mode="monolith",
+                  free_ports=True).workers == (os.cpu_count() or 1)
+    assert Runner(system, data_dir=tmp_path / "e", free_ports=True).workers == 1

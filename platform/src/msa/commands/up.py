@@ -46,8 +46,9 @@ def up(
     gateway_port: int | None = typer.Option(None, "--gateway-port", min=1024, max=65535,
                                             help="Port of the gateway (or the monolith)."),
     workers: int | None = typer.Option(None, "--workers", min=1, max=64,
-                                       help="Monolith worker processes (default: one per "
-                                            "core), all on the one port."),
+                                       help="Monolith worker processes, all on the one port "
+                                            "(default: $MSA_MONOLITH_WORKERS, else one per "
+                                            "core)."),
     data_dir: Path | None = DATA_DIR_OPTION,
     env: EnvChoice = typer.Option(EnvChoice.dev, "--env", help="MSA_ENV of the services."),
     no_seed: bool = typer.Option(False, "--no-seed",

@@ -33,8 +33,17 @@ _OURS = ("MSA_SERVICE", "MSA_INSTANCE", "MSA_PORT", "MSA_HOST", "MSA_ENV", "MSA_
          SHARED_PORT_VARIABLE)
 
 
+WORKERS_VARIABLE = "MSA_MONOLITH_WORKERS"
+
+
 def default_workers() -> int:
-    """Monolith workers when none are asked for: one per core."""
+    """Monolith workers when none are asked for: $MSA_MONOLITH_WORKERS, else one per core."""
+    asked = os.environ.get(WORKERS_VARIABLE, "").strip()
+    if asked:
+        if not asked.isdigit() or not 1 <= int(asked) <= 64:
+            raise ConfigError(f"{WORKERS_VARIABLE} must be a number of workers from 1 to 64, "
+                              f"not {asked!r}")
+        return int(asked)
     return max(1, os.cpu_count() or 1)
 
 
