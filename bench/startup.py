@@ -71,7 +71,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.fork_server != "auto":
         os.environ["MSA_FORK_SERVER"] = "1" if args.fork_server == "on" else "0"
-    victims = ["monolith"] if args.mode == "monolith" else ["orders-0", "catalog-0"]
+    victims = ["monolith-0"] if args.mode == "monolith" else ["orders-0", "catalog-0"]
     cold: list[float] = []
     memories: list[dict[str, float]] = []
     restarts: list[float] = []

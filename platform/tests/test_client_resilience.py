@@ -2,7 +2,6 @@
 
 import asyncio
 
-import httpx
 import pytest
 
 from msa import deadline, tracing
@@ -16,6 +15,7 @@ from msa.client import (
 from msa.metrics import BREAKER_STATE, CLIENT_REJECTED
 from msa.resilience import CLOSED, HALF_OPEN, OPEN, CircuitBreaker, RetryBudget
 from msa.system import Edge
+from msa.transport.fake import FakeTransport, answer
 
 
 class Clock:
@@ -28,7 +28,7 @@ class Clock:
 
 def client_with(handler, edge, caller="caller", target="callee"):
     return ServiceClient(caller, target, ["http://a"], edge=edge,
-                         transport=httpx.MockTransport(handler))
+                         transport=FakeTransport(handler))
 
 
 def test_the_breaker_opens_on_a_failure_ratio_and_half_opens_after_the_pause():
@@ -88,7 +88,7 @@ async def test_a_failing_callee_opens_the_breaker_and_calls_then_fail_fast():
 
     def handler(request):
         calls.append(request)
-        return httpx.Response(503, json={"title": "down"})
+        return answer(503, {"title": "down"})
 
     edge = Edge(timeout=1.0, retries=0, breaker_min_calls=3, breaker_open_seconds=60)
     client = client_with(handler, edge, caller="shop", target="flaky")
@@ -105,7 +105,7 @@ async def test_a_failing_callee_opens_the_breaker_and_calls_then_fail_fast():
 
 async def test_client_errors_do_not_open_the_breaker():
     def handler(request):
-        return httpx.Response(404, json={"title": "Not found"})
+        return answer(404, {"title": "Not found"})
 
     client = client_with(handler, Edge(retries=0, breaker_min_calls=2))
     for _ in range(5):
@@ -120,7 +120,7 @@ async def test_calls_beyond_the_bulkhead_fail_fast():
 
     async def handler(request):
         await release.wait()
-        return httpx.Response(200, json={})
+        return answer(200, {})
 
     client = client_with(handler, Edge(timeout=5.0, max_concurrent=2))
     first = [asyncio.create_task(client.get_json("/slow")) for _ in range(2)]
@@ -137,7 +137,7 @@ async def test_retries_stop_when_the_budget_is_spent():
 
     def handler(request):
         calls.append(request)
-        return httpx.Response(503, json={"title": "down"})
+        return answer(503, {"title": "down"})
 
     edge = Edge(timeout=5.0, retries=3, retry_budget=0.0, breaker_min_calls=10_000)
     client = client_with(handler, edge)
@@ -154,7 +154,7 @@ async def test_the_callee_gets_the_callers_remaining_budget_and_never_more():
 
     def handler(request):
         seen.append(int(request.headers[deadline.DEADLINE_HEADER]))
-        return httpx.Response(200, json={})
+        return answer(200, {})
 
     client = client_with(handler, Edge(timeout=5.0))
     await client.get_json("/x")
@@ -170,7 +170,7 @@ async def test_nothing_is_sent_once_the_callers_deadline_has_passed():
 
     def handler(request):
         calls.append(request)
-        return httpx.Response(200, json={})
+        return answer(200, {})
 
     client = client_with(handler, Edge(timeout=5.0))
     with deadline.within(0.01):
@@ -186,7 +186,7 @@ async def test_each_attempt_is_a_client_span_whose_context_travels_in_traceparen
 
     def handler(request):
         headers.append(request.headers.get("traceparent"))
-        return httpx.Response(200, json={})
+        return answer(200, {})
 
     tracing.setup("tracer-test")
     client = client_with(handler, Edge(), caller="tracer-test", target="callee")
@@ -216,7 +216,7 @@ async def test_retries_back_off_exponentially_with_jitter(monkeypatch):
     monkeypatch.setattr("msa.client.asyncio.sleep", recorded_sleep)
     monkeypatch.setattr("msa.client.random.uniform", fixed_jitter)
     edge = Edge(timeout=30.0, retries=6, retry_budget=1.0, breaker_min_calls=10_000)
-    client = client_with(lambda request: httpx.Response(503, json={"title": "down"}), edge)
+    client = client_with(lambda request: answer(503, {"title": "down"}), edge)
     client.retry_budget._tokens = 100
     with pytest.raises(RemoteProblem):
         await client.get_json("/x")

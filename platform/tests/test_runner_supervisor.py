@@ -238,17 +238,18 @@ def test_a_killed_supervisor_takes_its_services_along_and_down_stops_the_rest(
     assert stop_system(data) is False
 
 
-def test_monolith_mode_runs_one_process_with_every_database(
+def test_monolith_mode_runs_workers_that_each_hold_every_database(
     msa_system_factory: SystemFactory, tmp_path: Path
 ) -> None:
     runner = msa_system_factory("monolith", system=write_system(tmp_path).path,
-                                command=fake_service_command)
+                                command=fake_service_command, workers=2)
     state = runner.status()
     env = get_json(runner.gateway_url + "/env")["env"]
 
-    assert [item.name for item in state.instances] == ["monolith"]
+    assert [item.name for item in state.instances] == ["monolith-0", "monolith-1"]
     assert isinstance(env, dict)
-    assert env["MSA_SERVICE"] == env["MSA_INSTANCE"] == "monolith"
+    assert env["MSA_SERVICE"] == "monolith"
+    assert env["MSA_INSTANCE"] in ("monolith-0", "monolith-1")
     assert env["MSA_ENV"] == "test"
     assert "MSA_DATABASE_URL" not in env
     assert env["MSA_DATABASE_URL_ORDERS"] == runner.database_url("orders")
@@ -256,6 +257,20 @@ def test_monolith_mode_runs_one_process_with_every_database(
     assert json.loads(env["MSA_ADDRESSES"]) == {
         name: [runner.gateway_url] for name in ("gateway", "orders", "wallet")}
     assert runner.addresses["orders"] == [runner.gateway_url + "/_svc/orders"]
+
+
+def test_monolith_workers_share_the_public_port_and_each_has_its_own(
+    msa_system_factory: SystemFactory, tmp_path: Path
+) -> None:
+    runner = msa_system_factory("monolith", system=write_system(tmp_path).path,
+                                command=fake_service_command, workers=2)
+    workers = {item.pid for item in runner.status().instances}
+    own_ports = {item.port for item in runner.status().instances}
+    answered = {get_json(runner.gateway_url + "/env")["pid"] for _ in range(40)}
+
+    assert len(workers) == 2 and answered == workers  # the kernel spreads new connections
+    assert len(own_ports) == 2 and runner.ports.shared not in own_ports
+    assert {get_json(f"http://127.0.0.1:{port}/env")["pid"] for port in own_ports} == workers
 
 
 def test_a_taken_port_is_named_before_anything_starts(tmp_path: Path) -> None:
@@ -281,3 +296,20 @@ def test_a_second_supervisor_on_the_same_data_folder_is_refused(
     with pytest.raises(MsaError, match="already running"):
         second.start()
     assert runner.status().phase == "running"
+
+
+def test_monolith_workers_come_from_the_setting_or_the_cores(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    system = write_system(tmp_path)
+    monkeypatch.setenv("MSA_MONOLITH_WORKERS", "3")
+    assert Runner(system, data_dir=tmp_path / "a", mode="monolith", free_ports=True).workers == 3
+    assert Runner(system, data_dir=tmp_path / "b", mode="monolith", free_ports=True,
+                  workers=1).workers == 1
+    monkeypatch.setenv("MSA_MONOLITH_WORKERS", "many")
+    with pytest.raises(MsaError, match="MSA_MONOLITH_WORKERS must be a number"):
+        Runner(system, data_dir=tmp_path / "c", mode="monolith", free_ports=True)
+    monkeypatch.delenv("MSA_MONOLITH_WORKERS")
+    assert Runner(system, data_dir=tmp_path / "d", mode="monolith",
+                  free_ports=True).workers == (os.cpu_count() or 1)
+    assert Runner(system, data_dir=tmp_path / "e", free_ports=True).workers == 1

@@ -8,9 +8,10 @@ the callee's answer (status and problem body).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
+if TYPE_CHECKING:
+    from msa.transport import Response
 
 
 class ServiceCallError(Exception):
@@ -45,7 +46,7 @@ class RemoteProblem(ServiceCallError):
 
     def __init__(self, target: str, message: str, status: int | None = None,
                  problem: dict[str, Any] | None = None,
-                 response: httpx.Response | None = None) -> None:
+                 response: Response | None = None) -> None:
         super().__init__(target, message, status, problem)
         self.response = response
 

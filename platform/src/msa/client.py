@@ -3,8 +3,10 @@
 One `ServiceClient` per callee per process (one connection pool), never one per
 request. Addresses come from `MSA_ADDRESSES` or system.toml; replicas are used
 round-robin and a replica that refuses the connection is skipped. When the callee
-runs in the same process (monolith), calls go through an in-process ASGI transport:
-no sockets, but the same middleware, validation and error handling.
+runs in the same process (monolith), calls are direct ASGI calls into its app
+(`msa.transport.inprocess`): no sockets, no HTTP framing, but the same middleware,
+validation and error handling. Otherwise they go over pooled keep-alive HTTP/1.1
+connections (`msa.transport.http`). Everything above the transport is one code path.
 
 Every call has a deadline: the edge's `timeout` (or the call's), never more than
 the caller's own request has left (`msa.deadline`); the remainder travels on in
@@ -22,15 +24,14 @@ Errors become typed exceptions: `ServiceUnavailable` (nothing was done; also
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import itertools
 import random
-import sys
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
+from urllib.parse import urlencode
 
-import httpx
+import orjson
 from opentelemetry import trace
 from opentelemetry.propagate import inject
 from opentelemetry.trace import SpanKind, StatusCode
@@ -54,24 +55,23 @@ from msa.metrics import (
 )
 from msa.resilience import STATE_NAMES, Bulkhead, CircuitBreaker, RetryBudget
 from msa.system import Edge
-
-
-def _remember_missing_sniffio() -> None:
-    # httpx's in-process (ASGI) transport and httpcore (when a response is closed) try
-    # `import sniffio` on every request; when sniffio is not installed, each failed import
-    # scans sys.path (~1 ms here; 7 % of orders' CPU under load). Marking it absent once
-    # makes the import fail at once (the documented `sys.modules[name] = None`).
-    if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
-        sys.modules["sniffio"] = None  # type: ignore[assignment]
-
+from msa.transport import ConnectFailed, ConnectionBroken, OutgoingRequest, Response, Transport
+from msa.transport.http import HttpTransport
 
 __all__ = [
-    "BulkheadFull", "CircuitOpen", "RemoteProblem", "ServiceCallError", "ServiceClient",
-    "ServiceTimeout", "ServiceUnavailable",
+    "BulkheadFull", "CallerCredentials", "CircuitOpen", "RemoteProblem", "Response",
+    "ServiceCallError", "ServiceClient", "ServiceTimeout", "ServiceUnavailable",
 ]
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 RETRYABLE_STATUS = frozenset({502, 503, 504})
+_JSON = "application/json"
+
+
+class CallerCredentials(Protocol):
+    """What proves the caller's identity on each call (`msa.service_auth.ServiceTokenAuth`)."""
+
+    def headers(self) -> Mapping[str, str]: ...
 
 
 class ServiceClient:
@@ -84,28 +84,23 @@ class ServiceClient:
         base_urls: list[str],
         *,
         edge: Edge | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
+        transport: Transport | None = None,
         default_headers: Mapping[str, str] | None = None,
-        auth: httpx.Auth | None = None,
+        auth: CallerCredentials | None = None,
     ) -> None:
-        """`auth` adds the caller's credentials to every request (see msa.service_auth)."""
+        """`auth` adds the caller's credentials to every request (see msa.service_auth);
+        `transport` carries the requests (default: pooled keep-alive HTTP/1.1)."""
         if not base_urls:
             raise ValueError(f"no address for service {target!r}")
-        _remember_missing_sniffio()
         self.caller = caller
         self.target = target
         self.edge = edge = edge or Edge()
         self._bases = [url.rstrip("/") for url in base_urls]
         self._next = itertools.cycle(range(len(self._bases)))
-        limits = httpx.Limits(max_connections=min(64, edge.max_concurrent),
-                              max_keepalive_connections=min(32, edge.max_concurrent))
-        self._http = httpx.AsyncClient(
-            transport=transport,
-            limits=limits,
-            timeout=httpx.Timeout(edge.timeout),
-            headers=dict(default_headers or {}),
-            auth=auth,
-        )
+        self._transport: Transport = transport or HttpTransport()
+        self._default_headers = {name.lower(): value
+                                 for name, value in (default_headers or {}).items()}
+        self._auth = auth
         state = BREAKER_STATE.labels(caller, target)
         state.set(0)
 
@@ -118,12 +113,23 @@ class ServiceClient:
                                       on_change=breaker_changed)
         self.bulkhead = Bulkhead(edge.max_concurrent)
         self.retry_budget = RetryBudget(edge.retry_budget)
+        self._children: dict[tuple[str, str | None], Any] = {}
         self._rejected = {reason: CLIENT_REJECTED.labels(caller, target, reason)
                           for reason in ("circuit_open", "bulkhead_full", "retry_budget",
                                          "deadline")}
 
+    def _metric_children(self, method: str, outcome: str | None) -> Any:
+        # a label lookup costs more than the update: each child is looked up once
+        key = (method, outcome)
+        child = self._children.get(key)
+        if child is None:
+            child = (CLIENT_LATENCY.labels(self.caller, self.target, method) if outcome is None
+                     else CLIENT_REQUESTS.labels(self.caller, self.target, method, outcome))
+            self._children[key] = child
+        return child
+
     async def aclose(self) -> None:
-        await self._http.aclose()
+        await self._transport.aclose()
 
     async def request(
         self,
@@ -138,7 +144,7 @@ class ServiceClient:
         timeout: float | None = None,
         retries: int | None = None,
         passthrough: bool = False,
-    ) -> httpx.Response:
+    ) -> Response:
         """Send a request; raise a `ServiceCallError` for anything but 2xx/3xx.
 
         Calls that are safe to repeat (GET/PUT/DELETE, or any call with an
@@ -158,22 +164,41 @@ class ServiceClient:
             self._rejected["bulkhead_full"].inc()
             raise BulkheadFull(self.target, f"{self.bulkhead.limit} calls already in flight")
         try:
-            return await self._attempts(method, path, json, content, params, headers,
-                                        idempotency_key, time.monotonic() + budget, retries,
-                                        passthrough)
+            outgoing = self._outgoing(method, path, json, content, params, headers,
+                                      idempotency_key)
+            return await self._attempts(outgoing, path, idempotency_key,
+                                        time.monotonic() + budget, retries, passthrough)
         finally:
             self.bulkhead.leave()
 
-    async def _attempts(self, method: str, path: str, json: Any, content: bytes | None,
-                        params: Any, headers: Mapping[str, str] | None,
-                        idempotency_key: str | None, until: float, retries: int | None,
-                        passthrough: bool) -> httpx.Response:
-        send_headers = dict(headers or {})
+    def _outgoing(self, method: str, path: str, json: Any, content: bytes | None, params: Any,
+                  headers: Mapping[str, str] | None,
+                  idempotency_key: str | None) -> OutgoingRequest:
+        sent = dict(self._default_headers)
+        if self._auth is not None:
+            sent.update(self._auth.headers())
+        if json is not None:
+            body = orjson.dumps(json)
+            sent["content-type"] = _JSON
+        else:
+            body = content or b""
+        for name, value in (headers or {}).items():
+            sent[name.lower()] = value
         request_id = request_id_var.get()
         if request_id:
-            send_headers.setdefault("x-request-id", request_id)
+            sent.setdefault("x-request-id", request_id)
         if idempotency_key:
-            send_headers["idempotency-key"] = idempotency_key
+            sent["idempotency-key"] = idempotency_key
+        if params:
+            query = urlencode(params, doseq=True)
+            if query:
+                path = f"{path}{'&' if '?' in path else '?'}{query}"
+        return OutgoingRequest(method, path, sent, body)
+
+    async def _attempts(self, outgoing: OutgoingRequest, path: str,
+                        idempotency_key: str | None, until: float, retries: int | None,
+                        passthrough: bool) -> Response:
+        method = outgoing.method
         repeatable = method in IDEMPOTENT_METHODS or idempotency_key is not None
         attempts = 1 + (self.edge.retries if retries is None else retries) if repeatable else 1
         self.retry_budget.on_call()
@@ -188,8 +213,7 @@ class ServiceClient:
                 error = error or CircuitOpen(self.target, "circuit open: failing fast")
                 break
             try:
-                response = await self._send_once(method, path, json, content, params,
-                                                 send_headers, remaining)
+                response = await self._send_once(outgoing, path, remaining)
             except RemoteProblem as exc:
                 self.breaker.record(probe, ok=(exc.status or 0) < 500)
                 if exc.status not in RETRYABLE_STATUS:
@@ -218,19 +242,12 @@ class ServiceClient:
             return error.response
         raise error or ServiceTimeout(self.target, "deadline passed before the call was sent")
 
-    async def _send_once(
-        self,
-        method: str,
-        path: str,
-        json: Any,
-        content: bytes | None,
-        params: Any,
-        headers: dict[str, str],
-        budget: float,
-    ) -> httpx.Response:
+    async def _send_once(self, outgoing: OutgoingRequest, path: str,
+                         budget: float) -> Response:
         started = time.perf_counter()
         outcome = "error"
-        sent = {**headers, deadline.DEADLINE_HEADER: deadline.header_value(budget)}
+        method = outgoing.method
+        sent = {**outgoing.headers, deadline.DEADLINE_HEADER: deadline.header_value(budget)}
         tracer = tracing.tracer_for(self.caller)
         span = None
         if tracer is not None:
@@ -240,8 +257,8 @@ class ServiceClient:
         else:
             inject(sent)
         try:
-            response = await self._send_to_a_replica(method, path, json, content, params, sent,
-                                                     budget)
+            response = await self._send_to_a_replica(
+                OutgoingRequest(method, outgoing.target, sent, outgoing.body), path, budget)
             outcome = str(response.status_code)
         except ServiceTimeout:
             outcome = "timeout"
@@ -250,10 +267,8 @@ class ServiceClient:
             outcome = "unavailable"
             raise
         finally:
-            CLIENT_REQUESTS.labels(self.caller, self.target, method, outcome).inc()
-            CLIENT_LATENCY.labels(self.caller, self.target, method).observe(
-                time.perf_counter() - started
-            )
+            self._metric_children(method, outcome).inc()
+            self._metric_children(method, None).observe(time.perf_counter() - started)
             if span is not None:
                 span.set_attribute("msa.outcome", outcome)
                 if not outcome.isdigit() or int(outcome) >= 500:
@@ -269,32 +284,22 @@ class ServiceClient:
             )
         return response
 
-    async def _send_to_a_replica(
-        self,
-        method: str,
-        path: str,
-        json: Any,
-        content: bytes | None,
-        params: Any,
-        headers: dict[str, str],
-        budget: float,
-    ) -> httpx.Response:
+    async def _send_to_a_replica(self, request: OutgoingRequest, path: str,
+                                 budget: float) -> Response:
+        what = f"{request.method} {path}"
         last: Exception | None = None
         for _ in range(len(self._bases)):
             base = self._bases[next(self._next)]
             try:
                 async with asyncio.timeout(budget):
-                    return await self._http.request(
-                        method, base + path, json=json, content=content, params=params,
-                        headers=headers, timeout=budget,
-                    )
-            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                    return await self._transport.send(base, request)
+            except ConnectFailed as exc:
                 last = exc  # nothing was sent: the next replica may take it
-            except (TimeoutError, httpx.TimeoutException) as exc:
-                raise ServiceTimeout(self.target, f"{method} {path}: no answer in time") from exc
-            except httpx.TransportError as exc:
-                raise ServiceTimeout(self.target, f"{method} {path}: {type(exc).__name__}") from exc
-        raise ServiceUnavailable(self.target, f"cannot connect ({type(last).__name__})")
+            except TimeoutError as exc:
+                raise ServiceTimeout(self.target, f"{what}: no answer in time") from exc
+            except ConnectionBroken as exc:
+                raise ServiceTimeout(self.target, f"{what}: {exc}") from exc
+        raise ServiceUnavailable(self.target, f"cannot connect ({last})")
 
     async def get_json(self, path: str, **kwargs: Any) -> Any:
         return (await self.request("GET", path, **kwargs)).json()
@@ -303,7 +308,7 @@ class ServiceClient:
         return (await self.request("POST", path, json=body, **kwargs)).json()
 
 
-def _problem_of(response: httpx.Response) -> dict[str, Any]:
+def _problem_of(response: Response) -> dict[str, Any]:
     try:
         body = response.json()
     except ValueError:

@@ -4,7 +4,10 @@ The one way every service starts, locally, in tests and in a container. Errors i
 settings or system.toml end the process with one line on stderr and exit code 2.
 In monolith mode every service of system.toml runs in this process on one port:
 the gateway at `/`, each other service mounted at `/_svc/<name>` (for operators
-and checkers); calls between them go in-process.
+and checkers); calls between them go in-process. Several monolith workers (one per
+core) serve one public port together: each binds `MSA_SHARED_PORT` with
+SO_REUSEPORT, so the kernel spreads connections over them, and answers its own
+`MSA_PORT` too (the runner's readiness probes, an operator's look at one worker).
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ import argparse
 import contextlib
 import importlib
 import math
+import os
+import socket
 import sys
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -95,6 +100,24 @@ def build_monolith() -> tuple[Any, Any]:
     return Starlette(routes=routes, lifespan=lifespan), host_settings
 
 
+def bind(host: str, port: int, *, shared: bool = False) -> socket.socket:
+    """A TCP socket bound to `host:port`, not yet listening (the server listens once the
+    app has started, so no connection waits on a worker that is still starting); with
+    `shared`, other processes may bind the same port (SO_REUSEPORT)."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET,
+                         socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if shared:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise MsaError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m msa.serve")
     parser.add_argument("service", nargs="?", help="the service to run")
@@ -130,7 +153,12 @@ def main(argv: list[str] | None = None) -> int:
             server_header=False,
         )
         server = uvicorn.Server(config)
-        server.run()
+        shared = os.environ.get("MSA_SHARED_PORT") if args.monolith else None
+        if shared:
+            server.run(sockets=[bind(settings.host, int(shared), shared=True),
+                                bind(settings.host, settings.port)])
+        else:
+            server.run()
         return 0 if server.started else 3
     except MsaError as exc:
         print(f"msa.serve: {exc}", file=sys.stderr)

@@ -99,9 +99,9 @@ class Runtime:
         me = self.system.service(self.name)
         callee = self.system.service(target)
         if self.colocation and target in self.colocation.apps:
-            import httpx
+            from msa.transport.inprocess import InProcessTransport
 
-            transport = httpx.ASGITransport(app=self.colocation.apps[target])
+            transport = InProcessTransport(self.colocation.apps[target], target)
             client = ServiceClient(self.name, target, [f"http://{target}"],
                                    edge=me.edge(target), transport=transport,
                                    auth=self._auth(target))

@@ -127,11 +127,16 @@ class ServiceCredentials:
 
 
 class ServiceTokenAuth(httpx.Auth):
-    """httpx authentication: every request carries `credentials`' token for `audience`."""
+    """Every request carries `credentials`' token for `audience`: `headers()` for
+    `msa.client`, and as an httpx authentication for test and operator clients."""
 
     def __init__(self, credentials: ServiceCredentials, audience: str) -> None:
         self.credentials = credentials
         self.audience = audience
+
+    def headers(self) -> dict[str, str]:
+        """The header to send (the token is signed anew only near its expiry)."""
+        return {"x-service-token": self.credentials.token(self.audience)}
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         request.headers[SERVICE_TOKEN_HEADER] = self.credentials.token(self.audience)

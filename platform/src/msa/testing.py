@@ -71,7 +71,7 @@ class PostgresForTests:
 
 
 _FAKE_SERVICE = """
-import http.server, json, os, sys
+import http.server, json, os, socket, sys, threading
 crash = os.environ.get("FAKE_CRASH", "")
 if os.environ["MSA_SERVICE"] in crash.split(","):
     print("fake service: told to crash", file=sys.stderr, flush=True)
@@ -86,7 +86,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body)
     def log_message(self, *args):
         pass
+class Shared(http.server.ThreadingHTTPServer):
+    def server_bind(self):
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        super().server_bind()
 port = int(os.environ["MSA_PORT"])
+if os.environ.get("MSA_SHARED_PORT"):  # a monolith worker: the public port is shared
+    shared = Shared(("127.0.0.1", int(os.environ["MSA_SHARED_PORT"])), Handler)
+    threading.Thread(target=shared.serve_forever, daemon=True).start()
 print(json.dumps({"level": "info", "msg": "fake service listening", "port": port}), flush=True)
 http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
 """
@@ -94,9 +101,9 @@ http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
 
 def fake_service_command(service: str) -> list[str]:
     """A stand-in for `python -m msa.serve`: answers 200 with its pid and MSA_* variables
-    on every path (so `/readyz` too). Services named in $FAKE_CRASH (comma-separated)
-    exit at once with code $FAKE_CRASH_CODE (default 3). For testing the runner
-    without real services."""
+    on every path (so `/readyz` too), on MSA_PORT and on MSA_SHARED_PORT if set. Services
+    named in $FAKE_CRASH (comma-separated) exit at once with code $FAKE_CRASH_CODE
+    (default 3). For testing the runner without real services."""
     import sys
 
     return [sys.executable, "-c", _FAKE_SERVICE]
@@ -115,6 +122,7 @@ class SystemFactory(Protocol):
         service_env: Mapping[str, Mapping[str, str]] | None = None,
         command: Callable[[str], Sequence[str]] | None = None,
         ready_timeout: float = 120.0,
+        workers: int | None = None,
     ) -> Runner: ...
 
 
@@ -153,7 +161,8 @@ def msa_nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def msa_system_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SystemFactory]:
-    """`start(mode, system=..., env=..., env_overrides=..., command=...)` → a ready Runner.
+    """`start(mode, system=..., env=..., env_overrides=..., command=..., workers=...)` → a
+    ready Runner (a monolith's `workers` default to one per core).
 
     `system` defaults to the nearest system.toml ($MSA_SYSTEM_FILE first). Every
     system started is stopped at the end of the session.
@@ -169,6 +178,7 @@ def msa_system_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sys
         service_env: Mapping[str, Mapping[str, str]] | None = None,
         command: Callable[[str], Sequence[str]] | None = None,
         ready_timeout: float = 120.0,
+        workers: int | None = None,
     ) -> Runner:
         from msa.runner import MODES, Runner
         from msa.system import System, load_system
@@ -180,7 +190,7 @@ def msa_system_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sys
                         mode=mode,
                         free_ports=True, env=env, env_overrides=env_overrides,
                         service_env=service_env, command=command,
-                        ready_timeout=ready_timeout)
+                        ready_timeout=ready_timeout, workers=workers)
         runners.append(runner)
         runner.start()
         return runner

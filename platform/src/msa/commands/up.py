@@ -45,6 +45,10 @@ def up(
                                     help="One process per replica, or one for all."),
     gateway_port: int | None = typer.Option(None, "--gateway-port", min=1024, max=65535,
                                             help="Port of the gateway (or the monolith)."),
+    workers: int | None = typer.Option(None, "--workers", min=1, max=64,
+                                       help="Monolith worker processes, all on the one port "
+                                            "(default: $MSA_MONOLITH_WORKERS, else one per "
+                                            "core)."),
     data_dir: Path | None = DATA_DIR_OPTION,
     env: EnvChoice = typer.Option(EnvChoice.dev, "--env", help="MSA_ENV of the services."),
     no_seed: bool = typer.Option(False, "--no-seed",
@@ -70,7 +74,7 @@ def up(
     if stale is not None and clean_leftovers(stale, data):
         err_console.print("[dim]stopped processes left running by an earlier run[/]")
     runner = Runner(system, data_dir=data, mode=mode.value, gateway_port=gateway_port,
-                    env=env.value)
+                    env=env.value, workers=workers)
     runner.check_ports()
     if with_prometheus:
         from msa.monitoring.prometheus import binary
@@ -145,7 +149,7 @@ def _up_detached(runner: Runner, seed: Seed | None) -> None:
     started = time.monotonic()
     gateway_port = int(runner.gateway_url.rsplit(":", 1)[1])
     proc = start_detached(runner.system.path, runner.data_dir, mode=runner.mode,
-                          gateway_port=gateway_port, env=runner.env)
+                          gateway_port=gateway_port, env=runner.env, workers=runner.workers)
 
     def read() -> RunnerState | None:
         state = read_state(runner.data_dir)

@@ -27,10 +27,12 @@ def start_detached(
     mode: Mode = "process",
     gateway_port: int | None = None,
     env: str = "dev",
+    workers: int = 1,
 ) -> subprocess.Popen[bytes]:
     """Start the supervisor process and return at once; its output goes to supervisor.log."""
     command = [sys.executable, "-m", "msa.runner.detached", "--system", str(system_file),
-               "--data-dir", str(data_dir), "--mode", mode, "--env", env]
+               "--data-dir", str(data_dir), "--mode", mode, "--env", env,
+               "--workers", str(workers)]
     if gateway_port:
         command += ["--gateway-port", str(gateway_port)]
     log_path = data_dir / "logs" / "supervisor.log"
@@ -52,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mode", choices=MODES, default="process")
     parser.add_argument("--gateway-port", type=int, default=None)
     parser.add_argument("--env", default="dev")
+    parser.add_argument("--workers", type=int, default=None)
     args = parser.parse_args(argv)
 
     stop = threading.Event()
@@ -63,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(sig, request_stop)
     try:
         runner = Runner(load_system(args.system), data_dir=args.data_dir, mode=args.mode,
-                        gateway_port=args.gateway_port, env=args.env)
+                        gateway_port=args.gateway_port, env=args.env, workers=args.workers)
         runner.start(wait_ready=False)
     except MsaError as exc:
         print(f"msa supervisor: {exc}", file=sys.stderr, flush=True)

@@ -78,7 +78,10 @@ def select_files(log_dir: Path, system: System, name: str | None) -> dict[str, P
         return {name: log_dir / f"{name}.log"}
     if name is not None and name not in system.services:
         instance = re.fullmatch(r"([a-z][a-z0-9_]*)-(\d+)", name)
-        if not (instance and instance.group(1) in system.services) and name != "monolith":
+        if name == "monolith":  # every worker of a monolith
+            return {path.stem: path for path in sorted(log_dir.glob("monolith-*.log"))}
+        owner = instance.group(1) if instance else None
+        if not (owner in system.services or owner == "monolith"):
             known = ", ".join([*sorted(system.services), *SERVERS])
             raise ConfigError(f"unknown service {name!r} (known: {known})")
         return {name: log_dir / f"{name}.log"}

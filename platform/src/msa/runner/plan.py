@@ -24,9 +24,27 @@ MONOLITH = "monolith"
 CommandFactory = Callable[[str], Sequence[str]]
 """Maps a service name (or "monolith") to the command that serves it."""
 
+SHARED_PORT_VARIABLE = "MSA_SHARED_PORT"
+"""A monolith worker serves the system on this port too, shared with the other workers
+(SO_REUSEPORT: the kernel spreads connections over them); MSA_PORT is its own."""
 # Variables we set; inherited values of these are dropped so nothing stale leaks in.
 _OURS = ("MSA_SERVICE", "MSA_INSTANCE", "MSA_PORT", "MSA_HOST", "MSA_ENV", "MSA_SYSTEM_FILE",
-         "MSA_DATABASE_URL", "MSA_NATS_URL", "MSA_ADDRESSES", "MSA_DATA_DIR")
+         "MSA_DATABASE_URL", "MSA_NATS_URL", "MSA_ADDRESSES", "MSA_DATA_DIR",
+         SHARED_PORT_VARIABLE)
+
+
+WORKERS_VARIABLE = "MSA_MONOLITH_WORKERS"
+
+
+def default_workers() -> int:
+    """Monolith workers when none are asked for: $MSA_MONOLITH_WORKERS, else one per core."""
+    asked = os.environ.get(WORKERS_VARIABLE, "").strip()
+    if asked:
+        if not asked.isdigit() or not 1 <= int(asked) <= 64:
+            raise ConfigError(f"{WORKERS_VARIABLE} must be a number of workers from 1 to 64, "
+                              f"not {asked!r}")
+        return int(asked)
+    return max(1, os.cpu_count() or 1)
 
 
 def serve_args(service: str) -> list[str]:
@@ -66,45 +84,66 @@ class PortPlan:
     nats: int
     nats_monitor: int
     instances: dict[str, int]
+    shared: int | None = None
+    """Monolith mode: the one public port every worker serves (`instances` are each
+    worker's own port, for probes and operators)."""
 
     def claims(self) -> dict[int, str]:
         """port → what wants it, for the "port already in use" check."""
         claims = {self.postgres: "PostgreSQL", self.nats: "NATS",
                   self.nats_monitor: "NATS monitoring"}
         claims.update({port: name for name, port in self.instances.items()})
+        if self.shared is not None:
+            claims[self.shared] = MONOLITH
         return claims
 
+    def public(self, instance: str) -> int:
+        """The port `instance` answers the public on (the shared one for a monolith worker)."""
+        return self.shared if self.shared is not None else self.instances[instance]
 
-def instance_names(system: System, mode: Mode) -> list[tuple[str, str]]:
-    """(instance, service) pairs: `orders-0`, `orders-1`… or the single monolith."""
+
+def instance_names(system: System, mode: Mode, workers: int = 1) -> list[tuple[str, str]]:
+    """(instance, service) pairs: `orders-0`, `orders-1`… or the monolith's workers
+    `monolith-0`, `monolith-1`…"""
     if mode == MONOLITH:
-        return [(MONOLITH, MONOLITH)]
+        return [(f"{MONOLITH}-{i}", MONOLITH) for i in range(workers)]
     return [(f"{svc.name}-{i}", svc.name)
             for svc in system.services.values() for i in range(svc.replicas)]
 
 
 def plan_ports(
-    system: System, mode: Mode, *, free_ports: bool = False, gateway_port: int | None = None
+    system: System, mode: Mode, *, free_ports: bool = False, gateway_port: int | None = None,
+    workers: int = 1,
 ) -> PortPlan:
-    """Ports from system.toml (the gateway's may be overridden), or free ones for tests."""
+    """Ports from system.toml (the gateway's may be overridden), or free ones for tests.
+    A monolith's workers share the gateway's port; each also has a free port of its own."""
+    names = [name for name, _ in instance_names(system, mode, workers)]
     if free_ports:
-        names = [name for name, _ in instance_names(system, mode)]
-        picked = _distinct_free_ports(3 + len(names))
-        return PortPlan(picked[0], picked[1], picked[2], dict(zip(names, picked[3:], strict=True)))
+        extra = int(mode == MONOLITH)
+        picked = _distinct_free_ports(3 + extra + len(names))
+        return PortPlan(picked[0], picked[1], picked[2],
+                        dict(zip(names, picked[3 + extra:], strict=True)),
+                        shared=picked[3] if extra else None)
     gateway = system.services[system.system.gateway]
     instances: dict[str, int] = {}
+    shared = None
     if mode == MONOLITH:
-        instances[MONOLITH] = gateway_port or gateway.port
+        shared = gateway_port or gateway.port
+        local = system.local
+        taken = {local.postgres_port, local.nats_port, local.nats_port + 1, shared}
+        instances = dict(zip(names, [p for p in _distinct_free_ports(len(names) + 4)
+                                     if p not in taken][:len(names)], strict=True))
     else:
         for svc in system.services.values():
             base = gateway_port if (svc is gateway and gateway_port) else svc.port
             for i in range(svc.replicas):
                 instances[f"{svc.name}-{i}"] = base + i
     local = system.local
-    plan = PortPlan(local.postgres_port, local.nats_port, local.nats_port + 1, instances)
+    plan = PortPlan(local.postgres_port, local.nats_port, local.nats_port + 1, instances, shared)
     seen: dict[int, str] = {}
+    publics = [(MONOLITH, shared)] if shared is not None else list(instances.items())
     for name, port in [("PostgreSQL", plan.postgres), ("NATS", plan.nats),
-                       ("NATS monitoring", plan.nats_monitor), *instances.items()]:
+                       ("NATS monitoring", plan.nats_monitor), *publics]:
         if port in seen:
             raise ConfigError(f"port {port} is wanted by both {seen[port]} and {name}")
         seen[port] = name
@@ -123,6 +162,7 @@ def build_instances(
     env_overrides: Mapping[str, str] | None = None,
     service_env: Mapping[str, Mapping[str, str]] | None = None,
     command: CommandFactory | None = None,
+    workers: int = 1,
 ) -> list[InstanceSpec]:
     """The start specification of every service process, in system.toml order.
 
@@ -144,11 +184,13 @@ def build_instances(
         "MSA_DATA_DIR": str(data_dir),
     })
     specs = []
-    for name, service in instance_names(system, mode):
+    for name, service in instance_names(system, mode, workers):
         variables = {**base, "MSA_SERVICE": service, "MSA_INSTANCE": name,
                      "MSA_PORT": str(ports.instances[name])}
         if mode == MONOLITH:
             team = "all"
+            if ports.shared is not None:
+                variables[SHARED_PORT_VARIABLE] = str(ports.shared)
             for db_service, url in database_urls.items():
                 variables[f"MSA_DATABASE_URL_{db_service.upper()}"] = url
         else:
@@ -167,7 +209,7 @@ def build_instances(
 def addresses(system: System, mode: Mode, ports: PortPlan) -> dict[str, list[str]]:
     """service → the base URL of each replica (all the one process in monolith mode)."""
     if mode == MONOLITH:
-        return {name: [f"http://{HOST}:{ports.instances[MONOLITH]}"] for name in system.services}
+        return {name: [f"http://{HOST}:{ports.public(MONOLITH)}"] for name in system.services}
     return {svc.name: [f"http://{HOST}:{ports.instances[f'{svc.name}-{i}']}"
                        for i in range(svc.replicas)] for svc in system.services.values()}
 
@@ -179,14 +221,15 @@ def service_urls(system: System, mode: Mode, ports: PortPlan) -> dict[str, list[
         return addresses(system, mode, ports)
     from msa.serve import MONOLITH_PREFIX
 
-    base = f"http://{HOST}:{ports.instances[MONOLITH]}"
+    base = f"http://{HOST}:{ports.public(MONOLITH)}"
     return {name: [base if name == system.system.gateway else f"{base}{MONOLITH_PREFIX}/{name}"]
             for name in system.services}
 
 
 def gateway_instance(system: System, mode: Mode) -> str:
-    """The instance that serves the public entry point."""
-    return MONOLITH if mode == MONOLITH else f"{system.system.gateway}-0"
+    """The instance that serves the public entry point (a monolith: its first worker,
+    whose public port all workers share)."""
+    return f"{MONOLITH}-0" if mode == MONOLITH else f"{system.system.gateway}-0"
 
 
 def _distinct_free_ports(count: int) -> list[int]:

@@ -29,6 +29,7 @@ from msa.runner.plan import (
     Mode,
     PortPlan,
     build_instances,
+    default_workers,
     gateway_instance,
     plan_ports,
     service_urls,
@@ -50,7 +51,8 @@ class Runner:
     """Runs a whole system locally: PostgreSQL, NATS and each service process, supervised.
 
     `mode="process"` starts every replica as its own process; `mode="monolith"`
-    starts one process on the gateway port serving all services. With
+    starts `workers` processes (default: one per core) each serving all services, all
+    on the gateway port (SO_REUSEPORT) and each on a port of its own. With
     `free_ports=True` every port is picked free (for tests). `command` maps a
     service name (or "monolith") to the command serving it; the default is
     `python -m msa.serve`, whose instances a fork server starts (see
@@ -73,9 +75,13 @@ class Runner:
         fork_server: bool | None = None,
         ready_timeout: float = 60.0,
         stop_timeout: float = 15.0,
+        workers: int | None = None,
     ) -> None:
         if mode not in MODES:
             raise ConfigError(f"unknown mode {mode!r} (known: {', '.join(MODES)})")
+        if workers is not None and workers < 1:
+            raise ConfigError(f"a monolith needs at least one worker (asked for {workers})")
+        self.workers = (workers or default_workers()) if mode == "monolith" else 1
         self.system = system
         self.mode: Mode = mode
         self.data_dir = Path(data_dir).absolute() if data_dir else default_data_dir(system)
@@ -83,7 +89,7 @@ class Runner:
         self.ready_timeout = ready_timeout
         self.stop_timeout = stop_timeout
         self.ports: PortPlan = plan_ports(system, mode, free_ports=free_ports,
-                                          gateway_port=gateway_port)
+                                          gateway_port=gateway_port, workers=self.workers)
         self.servers = ServerSet(self.data_dir, self.ports)
         self._env_overrides = dict(env_overrides or {})
         self._service_env = {name: dict(values) for name, values in (service_env or {}).items()}
@@ -111,7 +117,7 @@ class Runner:
     @property
     def gateway_url(self) -> str:
         """The public entry point of the system."""
-        return f"http://127.0.0.1:{self.ports.instances[gateway_instance(self.system, self.mode)]}"
+        return f"http://127.0.0.1:{self.ports.public(gateway_instance(self.system, self.mode))}"
 
     @property
     def addresses(self) -> dict[str, list[str]]:
@@ -255,7 +261,7 @@ class Runner:
                 # the bare URL: each service adds its own credentials
                 nats_url=self.servers.nats.url, data_dir=self.data_dir, env=self.env,
                 env_overrides=self._env_overrides, service_env=self._service_env,
-                command=self._command)
+                command=self._command, workers=self.workers)
             self._state = initial_state(self.system, self.mode, self.data_dir,
                                         self.gateway_url, self.servers, self._specs)
             self._mutate(lambda state: None)

@@ -158,7 +158,7 @@ def render_log_line(line: LogLine, colours: dict[str, str]) -> Text:
     """`source │ time LEVEL message  extra=fields`, coloured by service."""
     service = line.source.rsplit("-", 1)[0] if line.source[-1:].isdigit() else line.source
     record = line.record
-    if record and line.source == "monolith" and record.get("service"):
+    if record and service == "monolith" and record.get("service"):
         service = str(record["service"])
     text = Text(f"{line.source:<16}│ ", style=colours.get(service, "white"))
     if record is None:

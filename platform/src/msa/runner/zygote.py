@@ -55,7 +55,8 @@ WARM_MODULES = (
     "uvicorn.protocols.http.httptools_impl", "uvicorn.lifespan.on", "uvloop", "httptools",
     "asyncpg", "sqlalchemy.dialects.postgresql.asyncpg", "sqlalchemy.ext.asyncio",
     "alembic.command", "alembic.config", "alembic.script", "alembic.runtime.migration",
-    "alembic.runtime.environment", "alembic.operations", "nats", "nats.js", "httpx",
+    "alembic.runtime.environment", "alembic.operations", "nats", "nats.js", "httpx", "orjson",
+    "msa.transport.http", "msa.transport.inprocess",
     "encodings.idna", "fastapi.telemetry._runtime",
 )
 """Imported before the app modules; a module that does not exist is skipped."""

@@ -8,6 +8,8 @@ list of headers crosses in each direction.
 
 from __future__ import annotations
 
+import re
+
 from fastapi import Request
 from fastapi.responses import Response
 
@@ -25,6 +27,7 @@ from msa import (
 )
 
 PROXY_TIMEOUT = 10.0
+_PLAIN_QUERY = re.compile(r"[\x21\x22\x24-\x7e]*")  # visible ASCII but "#": relayed unchanged
 _REQUEST_HEADERS = ("content-type", "accept", "idempotency-key", "if-none-match", "traceparent",
                     "tracestate")
 _RESPONSE_HEADERS = ("content-type", "location", "idempotent-replayed", "retry-after", "etag")
@@ -56,9 +59,15 @@ async def forward(rt: Runtime, target: Target, request: Request, user: Claims | 
     (if any); relay the answer."""
     service = target.service
     try:
-        path = target.upstream_url().raw_path.decode("ascii")
+        path = target.upstream_path()
     except ValueError:
         raise NotFound(f"no API at {request.url.path}") from None
+    params: list[tuple[str, str]] | None = None
+    query = request.scope.get("query_string", b"").decode("latin-1")
+    if _PLAIN_QUERY.fullmatch(query):
+        path = f"{path}?{query}" if query else path  # relayed as the client encoded it
+    else:
+        params = list(request.query_params.multi_items())  # encoded anew
     headers = {name: request.headers[name] for name in _REQUEST_HEADERS if name in request.headers}
     if request.client is not None:  # for identity's sign-in throttling
         headers[CLIENT_ADDRESS_HEADER] = request.client.host
@@ -68,8 +77,7 @@ async def forward(rt: Runtime, target: Target, request: Request, user: Claims | 
     body = await read_body(request, max_body)
     try:
         answer = await rt.client(service).request(
-            request.method, path, content=body or None,
-            params=list(request.query_params.multi_items()),
+            request.method, path, content=body or None, params=params,
             headers=headers, timeout=PROXY_TIMEOUT, passthrough=True,
             retries=None if request.method in ("GET", "HEAD") else 0,
         )

@@ -10,14 +10,15 @@ must still lie below the prefix that chose the service, never under `/internal/`
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from urllib.parse import unquote
-
-import httpx
 
 from msa import System
 
 _DECODE_ROUNDS = 4  # `%25252e` is still a dot to something that decodes three times
+# RFC 3986 path characters: unreserved, percent-encoded, sub-delims, ":", "@" and "/"
+_PATH = re.compile(r"/(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/]|%[0-9A-Fa-f]{2})*")
 
 
 @dataclass(frozen=True)
@@ -29,17 +30,16 @@ class Target:
     prefix: str
     path: str
 
-    def upstream_url(self, base: str = "http://upstream") -> httpx.URL:
-        """The URL the request is sent to, refused (ValueError) unless, read the way the
-        HTTP client reads it, it is still below the prefix and not an internal route."""
-        try:
-            url = httpx.URL(base + self.path)
-        except httpx.InvalidURL as exc:  # e.g. a control character the server let through
-            raise ValueError(f"{self.path!r} is not a URL path: {exc}") from None
-        if url.raw_path.decode("ascii") != self.path or url.path.startswith("/internal/") \
-                or not _under(url.path, self.prefix):
+    def upstream_path(self) -> str:
+        """The path the request is sent on, exactly as checked; refused (ValueError) unless
+        it is a well-formed URL path that, read with its dot segments resolved (as some
+        server might), is still below the prefix and not an internal route."""
+        if not _PATH.fullmatch(self.path):  # e.g. a control character the server let through
+            raise ValueError(f"{self.path!r} is not a URL path")
+        resolved = _without_dot_segments(unquote(self.path))
+        if resolved.startswith("/internal/") or not _under(resolved, self.prefix):
             raise ValueError(f"{self.path!r} would leave {self.prefix}")
-        return url
+        return self.path
 
 
 class RouteTable:
@@ -84,6 +84,25 @@ def is_plain(raw_path: str) -> bool:
         else:
             return False  # still encoded after every round: nobody sends that honestly
     return True
+
+
+def _without_dot_segments(path: str) -> str:
+    """RFC 3986 section 5.2.4: the path with `.` and `..` segments resolved."""
+    kept: list[str] = []
+    segments = path.split("/")[1:]
+    for index, segment in enumerate(segments):
+        last = index == len(segments) - 1
+        if segment == "..":
+            if kept:
+                kept.pop()
+            if last:
+                kept.append("")
+        elif segment == ".":
+            if last:
+                kept.append("")
+        else:
+            kept.append(segment)
+    return "/" + "/".join(kept)
 
 
 def _under(path: str, prefix: str) -> bool:
