@@ -1,5 +1,6 @@
 """Documents generated from system.toml: CODEOWNERS, the architecture diagram, the event
-catalog, and the monitoring files (Prometheus configuration, alert rules, dashboards).
+catalog, the monitoring files (Prometheus configuration, alert rules, dashboards) and
+the Kubernetes manifests (`deploy/k8s`, as `msa deploy render` writes them).
 
 `msa docs` writes them; `msa docs --check` (run by `make check` and a test) fails
 when any is stale, so no one maintains them by hand.
@@ -126,7 +127,16 @@ def documents(system: System) -> list[Document]:
         Document(root / "docs" / "events.asyncapi.json",
                  json.dumps(event_catalog(system), indent=2, sort_keys=True) + "\n"),
         *(Document(path, text) for path, text in monitoring.documents(system)),
+        *_deploy_documents(system),
     ]
+
+
+def _deploy_documents(system: System) -> list[Document]:
+    """The kustomize tree `msa deploy render` writes, with its defaults (deploy/k8s)."""
+    from msa.deploy import render_tree
+
+    folder = system.root / "deploy" / "k8s"
+    return [Document(folder / relative, text) for relative, text in render_tree(system).items()]
 
 
 def stale(system: System) -> list[Path]:
