@@ -120,9 +120,10 @@ def network_violations(objects: list[dict[str, Any]], system: System) -> list[st
     """Where the NetworkPolicies allow more or less than system.toml declares."""
     allowed = allowed_edges(objects, system)
     with_database = {svc.name for svc in system.with_database()}
-    expected = {"egress_calls": call_edges(system), "ingress_calls": call_edges(system),
-                "to_nats": event_services(system), "nats_from": event_services(system),
-                "to_database": with_database, "database_from": with_database}
+    expected: dict[str, set[Any]] = {
+        "egress_calls": call_edges(system), "ingress_calls": call_edges(system),
+        "to_nats": event_services(system), "nats_from": event_services(system),
+        "to_database": with_database, "database_from": with_database}
     found: list[str] = []
     for key, want in expected.items():
         extra, missing = allowed[key] - want, want - allowed[key]
