@@ -4,7 +4,7 @@ UV ?= $(shell command -v uv 2>/dev/null || echo .venv-tools/bin/uv)
 VENV := .venv
 STAMP := $(VENV)/.synced
 
-.PHONY: up up-monolith down test check docs clean bench bench-startup bench-checkout chaos
+.PHONY: up up-monolith down test check docs clean bench bench-startup bench-checkout chaos images deploy-try
 
 $(UV):
 	python3 -m venv .venv-tools && .venv-tools/bin/pip install --quiet uv
@@ -35,6 +35,15 @@ check: $(STAMP)
 
 docs: $(STAMP)
 	$(VENV)/bin/msa docs
+
+# One image per service (and the dev overlay's infra image), tagged with the git sha,
+# built with podman from build/images (Containerfiles written by `msa deploy images`).
+images: $(STAMP)
+	$(VENV)/bin/msa deploy images --build
+
+# The rendered dev overlay under `podman kube play`; everything is stopped afterwards.
+deploy-try: $(STAMP)
+	$(VENV)/bin/msa deploy try
 
 bench: bench-startup bench-checkout
 

@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from typing import Any
 
 from msa.errors import MsaError
+
+CONNECT_PATIENCE = 120.0
+"""Seconds to keep trying while the database cannot be reached (it may be starting)."""
 
 
 def _definition(app_path: str) -> Any:
@@ -41,8 +45,16 @@ async def migrate_service(name: str) -> None:
     definition = _definition(spec.app)
     engine = db.create_engine(settings.database_url.get_secret_value(), pool_size=1,
                               application_name=f"{name}-migrate")
+    deadline = time.monotonic() + CONNECT_PATIENCE
     try:
-        await db.migrate(engine, definition.migrations)
+        while True:
+            try:
+                await db.migrate(engine, definition.migrations)
+                return
+            except Exception as exc:  # the database may still be starting
+                if not db.database_unreachable(exc) or time.monotonic() > deadline:
+                    raise
+            await asyncio.sleep(1.0)
     finally:
         await engine.dispose()
 

@@ -45,3 +45,74 @@ def render(
         raise ConfigError(f"{target} exists and is not a folder")
     write_tree(tree, target)
     console.print(f"wrote {len(tree)} files to {target} ({', '.join(environments)})")
+
+
+def git_tag(root: Path) -> str:
+    """The image tag: the checkout's short sha, `-dirty` when it has uncommitted changes."""
+    import subprocess
+
+    def git(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True)
+
+    head = git("rev-parse", "--short=12", "HEAD")
+    if head.returncode != 0:
+        raise ConfigError(f"{root} is not a git checkout: give --tag")
+    dirty = git("status", "--porcelain", "--untracked-files=no").stdout.strip()
+    return head.stdout.strip() + ("-dirty" if dirty else "")
+
+
+@deploy_app.command("images")
+def images(
+    ctx: typer.Context,
+    out: Path | None = typer.Option(
+        None, "--out", file_okay=False, help="Build folder (default: build/images)."),
+    build: bool = typer.Option(False, "--build", help="Also build the images with podman."),
+    tag: str | None = typer.Option(None, "--tag", help="Image tag (default: the git sha)."),
+    base_image: str = typer.Option(
+        "localhost/debian-python:bookworm", "--base-image",
+        help="The base image (a localhost/ one is made with debootstrap when missing)."),
+) -> None:
+    """Write one Containerfile per service (and the wheels they install); --build builds them."""
+    from msa.deploy.images import write_context
+    from msa.deploy.layout import RenderOptions, check_renderable
+
+    system = cli_context(ctx).system()
+    tag = tag or git_tag(system.root)
+    check_renderable(system, RenderOptions(tag=tag))
+    target = out if out is not None else system.root / "build" / "images"
+    specs = write_context(system, target, base_image)
+    console.print(f"wrote {len(specs)} Containerfiles to {target}")
+    if build:
+        from msa.deploy.podman import build_images, ensure_base_image
+
+        if ensure_base_image(base_image):
+            console.print(f"made the base image {base_image}")
+        for reference, size in build_images(target, specs, tag, base_image).items():
+            console.print(f"{reference}  {size / 1e6:.0f} MB")
+
+
+@deploy_app.command("try")
+def try_(
+    ctx: typer.Context,
+    tag: str | None = typer.Option(None, "--tag", help="Image tag (default: the git sha)."),
+    keep_images: bool = typer.Option(False, "--keep-images",
+                                     help="Leave the built images in podman's store."),
+    stay: bool = typer.Option(False, "--stay", help="Keep it running until Ctrl-C."),
+) -> None:
+    """Build the images and run the dev overlay with `podman kube play`; stop it all after."""
+    import time
+
+    from msa.deploy.trial import Trial
+
+    system = cli_context(ctx).system()
+    trial = Trial(system, tag or git_tag(system.root))
+    try:
+        for reference, size in trial.build().items():
+            console.print(f"built {reference}  {size / 1e6:.0f} MB")
+        trial.up()
+        console.print(f"ready in {trial.seconds_to_ready:.1f} s: {trial.gateway_url}")
+        console.print(f"not honoured by podman: {', '.join(trial.not_honoured)}")
+        while stay:
+            time.sleep(1)
+    finally:
+        trial.down(remove_images=not keep_images)

@@ -27,6 +27,8 @@ from pathlib import Path
 from msa.errors import MsaError
 
 ROLE_PREFIX = "MSA_ROLE_PASSWORD_"
+READY_MARKER = "postgres.ready"
+"""Written beside the data folder once every role and database exists (for `msa deploy try`)."""
 
 
 def _wait_for_stop(alive: object) -> None:
@@ -46,14 +48,18 @@ def run_postgres(port: int, data: Path) -> None:
     roles = {key.removeprefix(ROLE_PREFIX).lower(): value
              for key, value in os.environ.items() if key.startswith(ROLE_PREFIX)}
     server = PostgresServer(data, port=port, log_path=data.parent / "postgres.log")
+    marker = data.parent / READY_MARKER
+    marker.unlink(missing_ok=True)
     server.init(secrets.token_urlsafe(24))  # the superuser logs in over the socket only
     server.start()
     try:
         asyncio.run(provision(server, DatabaseSecrets("", roles), sorted(roles)))
+        marker.write_text(f"{port}\n")  # every role and database exists now
         print(f"postgres: ready on 127.0.0.1:{port} with {', '.join(sorted(roles))}",
               file=sys.stderr, flush=True)
         _wait_for_stop(lambda: server.pid() is not None)
     finally:
+        marker.unlink(missing_ok=True)
         server.stop()
 
 
