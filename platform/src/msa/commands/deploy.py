@@ -69,7 +69,7 @@ def images(
     build: bool = typer.Option(False, "--build", help="Also build the images with podman."),
     tag: str | None = typer.Option(None, "--tag", help="Image tag (default: the git sha)."),
     base_image: str = typer.Option(
-        "localhost/debian-python:bookworm", "--base-image",
+        "localhost/msa-python:bookworm", "--base-image",
         help="The base image (a localhost/ one is made with debootstrap when missing)."),
 ) -> None:
     """Write one Containerfile per service (and the wheels they install); --build builds them."""

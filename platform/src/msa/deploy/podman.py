@@ -1,8 +1,9 @@
 """podman: the base image, building the images, and playing Kubernetes YAML on this host.
 
 Where no registry is reachable the base image is made locally: `debootstrap
---variant=minbase --include=python3 bookworm` imported with `podman import` (once;
-podman keeps it). Everything runs with `msa.deploy.images.podman_env()`.
+--variant=minbase --include=python3 bookworm`, without apt's caches, docs and
+locales, imported with `podman import` (once; podman keeps it). Everything runs
+with `msa.deploy.images.podman_env()`.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ def ensure_base_image(image: str) -> bool:
         if result.returncode != 0:
             lines = [line for line in result.stdout.splitlines() if line.strip()]
             raise MsaError(f"debootstrap failed: {lines[-1] if lines else result.stderr.strip()}")
+        _trim(root)
         tar = subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)
         imported = subprocess.run([podman_binary(), "import", "-", image], stdin=tar.stdout,
                                   capture_output=True, text=True, env=podman_env(),
@@ -68,6 +70,19 @@ def ensure_base_image(image: str) -> bool:
         if imported.returncode != 0 or tar.returncode != 0:
             raise MsaError(f"podman import of {image} failed: {imported.stderr.strip()}")
     return True
+
+
+def _trim(root: Path) -> None:
+    """Leave out what no container reads: package caches and lists, docs, manuals, locales."""
+    for folder in ("var/cache/apt", "var/lib/apt/lists", "usr/share/doc", "usr/share/man",
+                   "usr/share/info", "usr/share/locale"):
+        path = root / folder
+        if path.is_dir():
+            for entry in path.iterdir():
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry)
+                else:
+                    entry.unlink()
 
 
 def build_images(context: Path, specs: list[ImageSpec], tag: str,

@@ -64,6 +64,7 @@ class Trial:
     not_honoured: list[str] = field(default_factory=list)
     seconds_to_ready: float | None = None
     _played: list[Path] = field(default_factory=list)
+    _pods: list[str] = field(default_factory=list)
     _secrets: list[str] = field(default_factory=list)
     _dangling_before: set[str] = field(default_factory=set)
     _volumes_before: set[str] | None = None
@@ -140,6 +141,15 @@ class Trial:
         for played in reversed(self._played):
             podman.podman("kube", "down", str(played), what="podman kube down", check=False)
         self._played.clear()
+        if self._pods:  # what a failed play left half-made
+            listed = podman.podman("pod", "ps", "--format", "{{.Name}}", what="listing pods",
+                                   check=False).split()
+            leftover = [pod for pod in listed
+                        if any(pod.startswith(f"{name}-pod-") for name in self._pods)]
+            if leftover:
+                podman.podman("pod", "rm", "--force", *leftover, what="removing pods",
+                              check=False)
+            self._pods.clear()
         if self._volumes_before is not None:  # podman makes a named volume per emptyDir
             for volume in sorted(self._volumes() - self._volumes_before):
                 podman.podman("volume", "rm", "--force", volume, what="removing a volume",
@@ -198,6 +208,7 @@ class Trial:
         path = self.work / f"play-{label}.yaml"
         path.write_text(yaml_documents(objects))
         self._played.append(path)
+        self._pods += [obj["metadata"]["name"] for obj in objects]
         podman.podman("kube", "play", "--configmap", str(config), str(path),
                       what=f"podman kube play of the {label}")
 
