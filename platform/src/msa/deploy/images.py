@@ -165,12 +165,15 @@ def write_context(system: System, out: Path, base_image: str = DEFAULT_BASE_IMAG
     with tempfile.TemporaryDirectory() as scratch:
         wanted = Path(scratch) / "requirements.txt"
         pins = sorted({line for lines in third_party.values() for line in lines})
-        missing = [pin for pin in [*pins, "pip"] if not _cached(cache, pin)]
+        resolved = cache / "resolved.txt"  # pins pip has handled here (some need no wheel)
+        done = set(resolved.read_text().splitlines()) if resolved.exists() else set()
+        missing = [pin for pin in [*pins, "pip"] if pin not in done and not _cached(cache, pin)]
         if missing:
             wanted.write_text("\n".join(missing) + "\n")
             _run([*_pip(), "download", "--quiet", "--no-deps", "--only-binary=:all:",
                   "--disable-pip-version-check", "-r", str(wanted), "-d", str(cache)],
                  "downloading the wheels")
+            resolved.write_text("\n".join(sorted(done | set(missing))) + "\n")
         tree = _context_files(system, specs, third_party, own, base_image, cache)
         write_tree({}, out)
         for relative, source in tree.items():

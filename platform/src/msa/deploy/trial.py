@@ -136,8 +136,13 @@ class Trial:
         self.seconds_to_ready = time.monotonic() - started
         self._seed()
 
-    def down(self, remove_images: bool = True) -> None:
-        """Stop and remove what `up` and `build` made; safe to call more than once."""
+    def down(self, remove_images: bool = True, keep_build_cache: bool = True) -> None:
+        """Stop and remove what `up` and `build` made; safe to call more than once.
+
+        With `keep_build_cache` the untagged layers podman keeps as its build cache stay
+        (like the base image), so that the next build reuses them; `podman image prune`
+        removes them.
+        """
         for played in reversed(self._played):
             podman.podman("kube", "down", str(played), what="podman kube down", check=False)
         self._played.clear()
@@ -160,7 +165,8 @@ class Trial:
         self._secrets.clear()
         if remove_images and self.built:
             podman.remove_images(list(self.built))
-            podman.remove_images(sorted(self._dangling() - self._dangling_before))
+            if not keep_build_cache:
+                podman.remove_images(sorted(self._dangling() - self._dangling_before))
             self.built = {}
         shutil.rmtree(self.work, ignore_errors=True)
 
