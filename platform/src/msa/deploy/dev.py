@@ -14,6 +14,7 @@ base for one host:
 - every pod on the host network (no Service DNS under podman), services found at
   `127.0.0.1:PORT` through `MSA_ADDRESSES`; no container ports (podman would
   publish them, which the host network forbids), probes on port numbers;
+- one replica per service (a second could not listen on the same host port);
 - no migration init containers (podman 4.3 restarts an init container under the
   Deployment's `restartPolicy: Always`); each service migrates at start, as always;
 - the service keys and the data folder on a host folder (`host_dir`) instead of
@@ -76,6 +77,8 @@ def deployment_patch(system: System, name: str, ports: HostPorts,
     svc = system.services[name]
     ops: list[dict[str, Any]] = [
         {"op": "add", "path": f"{base}/hostNetwork", "value": True},
+        # one port per service on one host: a second replica could not listen
+        {"op": "replace", "path": "/spec/replicas", "value": 1},
         {"op": "replace", "path": f"{base}/containers/0/env/1/value",
          "value": str(ports.services[name])},
         # podman publishes container ports, which the host network forbids: probes
