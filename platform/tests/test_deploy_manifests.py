@@ -237,3 +237,18 @@ def test_render_replaces_the_output_folder_whole(tmp_path):
     assert not (out / "overlays" / "dev").exists()
     assert "newTag: \"abc123\"" in (out / "overlays" / "prod" / "kustomization.yaml").read_text()
     assert [p.name for p in tmp_path.iterdir()] == ["k8s"]
+
+
+def test_msa_docs_finds_and_removes_a_file_the_render_no_longer_makes(tmp_path):
+    from msa import docs
+
+    for name in ("system.toml", "README.md"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    copy = load_system(tmp_path / "system.toml")
+    docs.write(copy)
+    assert docs.stale(copy) == []
+    left = tmp_path / "deploy" / "k8s" / "base" / "retired.yaml"
+    left.write_text("kind: Service\n")
+    assert docs.stale(copy) == [left]
+    assert docs.write(copy) == [left] and not left.exists()
+    assert (tmp_path / "deploy" / "k8s" / "overlays" / "prod" / "kustomization.yaml").exists()

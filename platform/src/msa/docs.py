@@ -140,15 +140,30 @@ def _deploy_documents(system: System) -> list[Document]:
 
 
 def stale(system: System) -> list[Path]:
-    """The generated documents that differ from what system.toml gives."""
-    return [doc.path for doc in documents(system)
-            if not doc.path.exists() or doc.path.read_text(encoding="utf-8") != doc.text]
+    """The generated documents that differ from what system.toml gives (and files left
+    in the generated deploy/k8s tree that it no longer gives)."""
+    found = documents(system)
+    return [doc.path for doc in found
+            if not doc.path.exists() or doc.path.read_text(encoding="utf-8") != doc.text
+            ] + _left_over(system, found)
+
+
+def _left_over(system: System, found: list[Document]) -> list[Path]:
+    folder = system.root / "deploy" / "k8s"
+    made = {doc.path for doc in found}
+    return sorted(path for path in folder.rglob("*") if path.is_file() and path not in made)
 
 
 def write(system: System) -> list[Path]:
+    """Write the stale documents and remove left-over generated files; what changed."""
+    found = documents(system)
     changed = stale(system)
-    for doc in documents(system):
+    made = {doc.path for doc in found}
+    for doc in found:
         if doc.path in changed:
             doc.path.parent.mkdir(parents=True, exist_ok=True)
             doc.path.write_text(doc.text, encoding="utf-8")
+    for path in changed:
+        if path not in made:
+            path.unlink()
     return changed
