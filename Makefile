@@ -5,7 +5,7 @@ VENV := .venv
 STAMP := $(VENV)/.synced
 
 .PHONY: up up-monolith down test check docs clean bench bench-startup bench-checkout chaos \
-	test-service contracts-check image push-image deploy
+	test-service contracts-check image push-image deploy images deploy-try
 
 $(UV):
 	python3 -m venv .venv-tools && .venv-tools/bin/pip install --quiet uv
@@ -49,10 +49,11 @@ test-service: $(STAMP)
 contracts-check: $(STAMP)
 	$(VENV)/bin/msa contracts check
 
+# the images are built together (they share their base and wheel layers); SERVICE names
+# the one a workflow pushes
 image: $(STAMP)
 	$(need-service)
-	@test -f services/$(SERVICE)/Containerfile || { echo "make image: services/$(SERVICE) has no Containerfile yet" >&2; exit 2; }
-	podman build -f services/$(SERVICE)/Containerfile -t $(or $(REGISTRY),localhost)/$(SERVICE):$(or $(TAG),dev) .
+	$(VENV)/bin/msa deploy images --build $(if $(TAG),--tag $(TAG))
 
 push-image: $(STAMP)
 	$(need-service)
@@ -65,6 +66,15 @@ deploy: $(STAMP)
 	@$(VENV)/bin/msa deploy --help >/dev/null 2>&1 || { echo "make deploy: this tree has no manifest renderer (msa deploy) yet" >&2; exit 2; }
 	$(VENV)/bin/msa deploy render --env $(ENV) --output .msa/manifests/$(ENV)
 	kubectl apply -k .msa/manifests/$(ENV) --selector app.kubernetes.io/name=$(SERVICE)
+
+# One image per service (and the dev overlay's infra image), tagged with the git sha,
+# built with podman from build/images (Containerfiles written by `msa deploy images`).
+images: $(STAMP)
+	$(VENV)/bin/msa deploy images --build
+
+# The rendered dev overlay under `podman kube play`; everything is stopped afterwards.
+deploy-try: $(STAMP)
+	$(VENV)/bin/msa deploy try
 
 bench: bench-startup bench-checkout
 

@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "msa.commands.admin",
     "msa.commands.scaffold",
     "msa.commands.contracts",
+    "msa.commands.deploy",
 )
 """Each module's `register(app)` adds its commands; add a line to add a module."""
 

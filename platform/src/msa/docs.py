@@ -1,5 +1,6 @@
 """Documents generated from system.toml: CODEOWNERS, the architecture diagram, the event
-catalog, and the monitoring files (Prometheus configuration, alert rules, dashboards).
+catalog, the monitoring files (Prometheus configuration, alert rules, dashboards) and
+the Kubernetes manifests (`deploy/k8s`, as `msa deploy render` writes them).
 
 `msa docs` writes them; `msa docs --check` (run by `make check` and a test) fails
 when any is stale, so no one maintains them by hand.
@@ -122,6 +123,7 @@ GENERATORS: tuple[str, ...] = (
     "msa.monitoring:documents",
     "msa.ci:documents",
     "msa.team_map:documents",
+    "msa.docs:deploy_documents",
 )
 """Every generator `msa docs` runs (and `msa new service` / `msa remove service` rerun):
 `module:function`, called with the System, returning (path, text) pairs. Add a line to
@@ -164,10 +166,25 @@ def orphans(system: System, made: list[Document]) -> list[Path]:
     """Files a generator owns (`GENERATED_GLOBS`, and marked as generated in their first
     line) but no longer produces. A file written by hand there is never touched."""
     produced = {doc.path for doc in made}
-    return sorted({path for module, _ in _generators()
-                   for pattern in getattr(module, "GENERATED_GLOBS", ())
-                   for path in system.root.glob(pattern)
-                   if path.is_file() and path not in produced and _marked(path)})
+    marked = {path for module, _ in _generators()
+              for pattern in getattr(module, "GENERATED_GLOBS", ())
+              for path in system.root.glob(pattern)
+              if path.is_file() and path not in produced and _marked(path)}
+    owned = {path for folder in OWNED_FOLDERS for path in (system.root / folder).rglob("*")
+             if path.is_file() and path not in produced}
+    return sorted(marked | owned)
+
+
+OWNED_FOLDERS = ("deploy/k8s",)
+"""Folders whose every file is generated: one no generator gives any more is removed."""
+
+
+def deploy_documents(system: System) -> list[tuple[Path, str]]:
+    """The kustomize tree `msa deploy render` writes, with its defaults (deploy/k8s)."""
+    from msa.deploy import render_tree
+
+    folder = system.root / "deploy" / "k8s"
+    return [(folder / relative, text) for relative, text in render_tree(system).items()]
 
 
 def _marked(path: Path) -> bool:

@@ -117,7 +117,7 @@ def docs(ctx: typer.Context,
         return
     changed = generated.write(system)
     for path in changed:
-        console.print(f"wrote {path.relative_to(system.root)}")
+        console.print(f"{'wrote' if path.exists() else 'removed'} {path.relative_to(system.root)}")
     if not changed:
         console.print("generated documents are up to date")
 
