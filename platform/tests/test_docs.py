@@ -34,7 +34,7 @@ def test_the_event_catalog_lists_publisher_consumers_and_schema():
     catalog = docs.event_catalog(load_system(ROOT / "system.toml"))
     channel = catalog["channels"]["orders_order_confirmed_v1"]
     assert channel["x-publisher"] == "orders"
-    assert channel["x-consumers"] == ["notifications"]
+    assert channel["x-consumers"] == ["reviews", "notifications"]  # reviews: verified purchases
     schema = catalog["components"]["messages"]["orders_order_confirmed_v1"]["payload"]
     assert {"order_id", "user_id", "total_cents", "lines"} <= set(schema["properties"])
 
