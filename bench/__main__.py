@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 from bench import report, suite
@@ -30,7 +31,12 @@ def main(argv: list[str] | None = None) -> int:
               f"{', '.join(suite.FIGURES)})", file=sys.stderr)
         return 2
     names = args.names or list(suite.FIGURES)
-    found = suite.run(names, args.quick, lambda line: print(f"bench: {line}", flush=True))
+    began = time.monotonic()
+
+    def progress(line: str) -> None:
+        print(f"bench: {time.monotonic() - began:6.1f} s  {line}", flush=True)
+
+    found = suite.run(names, args.quick, progress)
     written = report.write(found, args.out, publish=args.publish)
     for path in written:
         print(f"bench: wrote {path}")

@@ -13,14 +13,18 @@ import json
 import subprocess
 import sys
 import traceback
+import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from bench.figures import book_page, checkout, events, platform
 from bench.measure import commit, machine
 from bench.ours import ROOT, OurSystem
 from bench.peers.launch import PeerSystem
+from msa.runner import Mode
 
 FIGURES = ("checkout", "book-page", "call", "events", "platform")
 PEERS = ("one-transaction", "temporal", "dbos")
@@ -41,11 +45,11 @@ class Profile:
     @classmethod
     def of(cls, quick: bool) -> Profile:
         if quick:
-            return cls("quick", checkout.Profile(rounds=1, closed_seconds=3, open_seconds=3,
-                                                 hot_seconds=2, workers=8),
-                       customers=16, seconds=2, rounds=1, cold_starts=1, events=300)
-        return cls("full", checkout.Profile(), customers=64, seconds=8, rounds=3,
-                   cold_starts=3, events=3000)
+            return cls("quick", checkout.Profile(rounds=1, closed_seconds=2, open_seconds=2,
+                                                 hot_seconds=1.5, workers=8, warmup=False),
+                       customers=8, seconds=1.5, rounds=1, cold_starts=1, events=150)
+        return cls("full", checkout.Profile(), customers=64, seconds=6, rounds=3,
+                   cold_starts=3, events=1000)
 
 
 @dataclass
@@ -83,17 +87,20 @@ def run(names: list[str], quick: bool, progress: Callable[[str], None]) -> dict[
         "commit": commit(ROOT), "machine": machine(), "profile": profile.name,
         "figures": {}}
     systems = Systems()
+    count_statements()
     try:
-        ours = [mode for mode in ("process", "monolith")
-                if {"checkout", "book-page"} & set(names)
-                or (mode == "process" and {"call", "events"} & set(names))]
-        for mode in ours:
-            systems.start(mode, lambda mode=mode: OurSystem(mode, profile.customers), progress)
+        modes: tuple[Mode, ...] = ("process", "monolith")
+        makers: dict[str, Callable[[], Any]] = {
+            mode: partial(OurSystem, mode, profile.customers, quick) for mode in modes
+            if {"checkout", "book-page"} & set(names)
+            or (mode == "process" and {"call", "events"} & set(names))}
         if "checkout" in names:
-            books = _books(systems)
-            for peer in PEERS:
-                systems.start(peer, lambda peer=peer: PeerSystem(peer, books, profile.customers),
-                              progress)
+            books = seed_catalogue()
+            makers.update({peer: partial(PeerSystem, peer, books, profile.customers)
+                           for peer in PEERS})
+        with ThreadPoolExecutor(max_workers=3) as pool:  # starting is mostly waiting
+            list(pool.map(lambda name: systems.start(name, makers[name], progress), makers))
+        if "checkout" in names:
             targets = [systems.running[name] for name in checkout.LETTERS
                        if name in systems.running]
             failed = {name: reason for name, reason in systems.failed.items()
@@ -143,14 +150,18 @@ def _other_figures(names: list[str], systems: Systems, profile: Profile,
             runner, process.books, rate=50, seconds=profile.seconds, burst=profile.events))
 
 
-def _books(systems: Systems) -> list[dict[str, Any]]:
-    """The catalogue our system serves (ids and prices), for the peers to sell too."""
-    for name in ("process", "monolith"):
-        if name in systems.running:
-            return list(systems.running[name].books)
-    import uuid
-
+def seed_catalogue() -> list[dict[str, Any]]:
+    """The bookstore's seed catalogue (ids of our own, the same prices) for the peers."""
     from catalog.seed import seed_books
 
-    return [{"id": str(getattr(book, "id", uuid.uuid4())), "price": book.price_cents}
-            for book in seed_books()]
+    return [{"id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"isbn:{book.isbn}")),
+             "price": book.price_cents} for book in seed_books()]
+
+
+def count_statements() -> None:
+    """Every PostgreSQL this process starts from now on loads pg_stat_statements, ours
+    and the peers' alike (the same settings for all), so statements can be counted."""
+    import msa.runner.postgres as postgres
+
+    postgres.SETTINGS["shared_preload_libraries"] = "'pg_stat_statements'"
+    postgres.SETTINGS["pg_stat_statements.track"] = "all"

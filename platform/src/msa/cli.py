@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "msa.commands.ops",
     "msa.commands.chaos",
     "msa.commands.admin",
+    "msa.commands.bench",
 )
 """Each module's `register(app)` adds its commands; add a line to add a module."""
 
