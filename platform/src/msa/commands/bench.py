@@ -34,6 +34,8 @@ def bench(
                                     "report and plots go (default: bench/results)."),
     publish: bool = typer.Option(False, "--publish", help="Also rewrite docs/performance.md "
                                  "and its plots."),
+    note: str = typer.Option("", "--note", help="A line for the report, e.g. what else ran "
+                             "on the machine meanwhile."),
 ) -> None:
     """Measure the system side by side with its peers and write the report.
 
@@ -47,7 +49,8 @@ def bench(
         raise MsaError(f"no benchmarks here: {root / 'bench'} has no __main__.py")
     command = [sys.executable, "-m", "bench", *(names or []),
                *(["--quick"] if quick else []), *(["--publish"] if publish else []),
-               *(["--out", str(out.absolute())] if out else [])]
+               *(["--out", str(out.absolute())] if out else []),
+               *(["--note", note] if note else [])]
     path = os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))
     code = subprocess.run(command, cwd=root, env={**os.environ, "PYTHONPATH": path},
                           check=False).returncode
