@@ -94,6 +94,10 @@ class OurSystem:
         assert self.runner is not None
         return SystemAccess(self.runner.addresses, data_dir=self.runner.data_dir, timeout=60)
 
+    async def confirmed(self) -> int:
+        """Confirmed orders, counted from the orders service's own records."""
+        return await self.completed()
+
     async def completed(self) -> int:
         """Confirmed orders, counted from the orders service's own records."""
         access = self.access()

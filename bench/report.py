@@ -48,8 +48,10 @@ def markdown(found: dict[str, Any], pictures: dict[str, str], note: str = "") ->
              "",
              f"Machine: {machine['cores']} cores, {machine['memory_gib']} GiB, "
              f"{machine['cpu_model']}; Linux {machine['kernel']}, Python "
-             f"{machine['python']}; load average at the start "
-             f"{', '.join(str(v) for v in machine['load_average'])}.", ""]
+             f"{machine['python']}; load average (1, 5, 15 min) at the start "
+             f"{', '.join(str(v) for v in machine['load_average'])}"
+             + (f", at the end {', '.join(str(v) for v in found['load_average_at_end'])}"
+                if found.get("load_average_at_end") else "") + ".", ""]
     if note:
         lines += [note, ""]
     lines += figure_sections(found["figures"], pictures)

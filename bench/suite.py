@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import json
+import os
 import subprocess
 import sys
 import traceback
@@ -106,7 +107,8 @@ def run(names: list[str], quick: bool, progress: Callable[[str], None]) -> dict[
             failed = {name: reason for name, reason in systems.failed.items()
                       if name in checkout.LETTERS}
             progress("figure: checkout, five ways")
-            result["figures"]["checkout"] = checkout.run(targets, failed, profile.checkout)
+            result["figures"]["checkout"] = checkout.run(targets, failed, profile.checkout,
+                                                          progress)
             for peer in PEERS:  # the rest need only our system: free the machine
                 if peer in systems.running:
                     systems.running.pop(peer).stop()
@@ -120,6 +122,7 @@ def run(names: list[str], quick: bool, progress: Callable[[str], None]) -> dict[
         result["figures"]["platform"] = platform.run(profile.cold_starts, profile.seconds / 2,
                                                      loaded, progress)
     result["not_started"] = systems.failed
+    result["load_average_at_end"] = [round(value, 2) for value in os.getloadavg()]
     return result
 
 

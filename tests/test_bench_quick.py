@@ -42,9 +42,10 @@ def test_the_quick_bench_produces_every_figure_and_every_system_completes_checko
     for name in SYSTEMS:
         system = checkout["systems"][name]
         assert "error" not in system, system
-        # completions counted from the system's own store, at least those the load
-        # generator saw confirmed (the store also holds the one-hot and warm-up runs)
-        assert system["completed_in_store"] >= system["completed_by_loadgen"] > 0, name
+        # completions counted from the system's own store (confirmed orders, and the
+        # engines' workflow records), at least as many as were answered CONFIRMED
+        assert system["completed_in_store"] >= system["completed_by_loadgen"], name
+        assert system["completed_in_store"] > 0, name
         for figure in ("per_second", "p50_ms", "p99_ms", "cpu_ms_per_checkout",
                        "loadgen_cpu_ms_per_checkout", "hot_per_second"):
             assert system[figure]["median"] is not None, (name, figure)

@@ -17,7 +17,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 
@@ -101,7 +101,7 @@ async def run(job: dict[str, Any]) -> dict[str, Any]:
     async with serve_in_process("catalog", database_url=job["database_url"],
                                 nats_url=job["nats_url"], system=system,
                                 data_dir=job["data_dir"]) as local:
-        app = local.app
+        app = cast(Any, local).app  # the app serve_in_process started
         in_process = ServiceClient("gateway", "catalog", ["http://catalog"], auth=auth,
                                    transport=httpx.ASGITransport(app=app))
         try:

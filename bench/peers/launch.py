@@ -102,15 +102,19 @@ class PeerSystem:
     def url(self, database: str) -> str:
         return self.postgres.url("postgres", PASSWORD, database)
 
-    async def completed(self) -> int:
-        """Checkouts the peer completed, counted from its own store: confirmed orders
-        in its orders table, and for the engines, the workflows they record as done."""
+    async def confirmed(self) -> int:
+        """Confirmed orders in the peer's own orders table."""
         database = "checkout" if self.name == "one-transaction" else "orders"
         conn = await superuser_connection(self.postgres, database)
         try:
-            orders = await confirmed_orders(conn)
+            return await confirmed_orders(conn)
         finally:
             await conn.close()
+
+    async def completed(self) -> int:
+        """Checkouts the peer completed, counted from its own store: confirmed orders
+        in its orders table, and for the engines, the workflows they record as done."""
+        orders = await self.confirmed()
         if self.name == "temporal":
             from bench.peers.temporal_checkout import completed_workflows
 
