@@ -74,7 +74,11 @@ class OurSystem:
 
     def start(self) -> None:
         self.runner = start_runner(self.mode)
-        asyncio.run(self._prepare())
+        try:
+            asyncio.run(self._prepare())
+        except BaseException:
+            self.stop()
+            raise
 
     def stop(self) -> None:
         if self.runner is not None:

@@ -61,15 +61,18 @@ class Systems:
     failed: dict[str, str] = field(default_factory=dict)
 
     def start(self, name: str, make: Callable[[], Any], progress: Callable[[str], None]) -> None:
-        progress(f"starting {name}")
-        try:
-            system = make()
-            system.start()
-        except Exception as exc:
-            self.failed[name] = f"could not start: {type(exc).__name__}: {exc}"[:300]
-            progress(f"{name} did not start: {self.failed[name]}")
+        for attempt in (1, 2):  # a busy machine can drop a connection while we set up
+            progress(f"starting {name}" + (" again" if attempt > 1 else ""))
+            try:
+                system = make()
+                system.start()
+            except Exception as exc:
+                self.failed[name] = f"could not start: {type(exc).__name__}: {exc}"[:300]
+                progress(f"{name} did not start: {self.failed[name]}")
+                continue
+            self.failed.pop(name, None)
+            self.running[name] = system
             return
-        self.running[name] = system
 
     def stop(self) -> None:
         for system in self.running.values():
