@@ -174,9 +174,8 @@ async def _catalogue(http: httpx.AsyncClient) -> list[dict[str, Any]]:
     books: list[dict[str, Any]] = []
     offset = 0
     while True:
-        response = await http.get("/api/catalog/books", params={"limit": 100, "offset": offset})
-        response.raise_for_status()
-        items = response.json()["items"]
+        items = (await _send(http, "/api/catalog/books", None, {},
+                             params={"limit": 100, "offset": offset}))["items"]
         books += [{"id": item["id"], "price": item["price_cents"]} for item in items]
         if len(items) < 100:
             return books
@@ -185,16 +184,29 @@ async def _catalogue(http: httpx.AsyncClient) -> list[dict[str, Any]]:
 
 async def _new_customer(http: httpx.AsyncClient, i: int) -> dict[str, Any]:
     email = f"bench{i}-{uuid.uuid4().hex[:8]}@example.com"
-    response = await http.post("/api/identity/register", json={"email": email,
-                                                                "password": PASSWORD},
-                               headers={"Idempotency-Key": uuid.uuid4().hex})
-    response.raise_for_status()
-    response = await http.post("/api/identity/login", json={"email": email,
-                                                             "password": PASSWORD})
-    response.raise_for_status()
-    token = str(response.json()["access_token"])
-    response = await http.post("/api/wallet/topups", json={"amount_cents": 1_000_000},
-                               headers={"Authorization": f"Bearer {token}",
-                                        "Idempotency-Key": uuid.uuid4().hex})
-    response.raise_for_status()
+    await _send(http, "/api/identity/register", {"email": email, "password": PASSWORD},
+                {"Idempotency-Key": uuid.uuid4().hex})
+    login = await _send(http, "/api/identity/login", {"email": email, "password": PASSWORD}, {})
+    token = str(login["access_token"])
+    await _send(http, "/api/wallet/topups", {"amount_cents": 1_000_000},
+                {"Authorization": f"Bearer {token}", "Idempotency-Key": uuid.uuid4().hex})
     return {"token": token}
+
+
+async def _send(http: httpx.AsyncClient, path: str, body: dict[str, Any] | None,
+                headers: dict[str, str], **params: Any) -> Any:
+    """POST `body` (GET without one), again with the same key if the connection drops (a
+    busy machine closes idle keep-alive connections under our feet); every call here is
+    safe to repeat."""
+    for attempt in range(4):
+        try:
+            response = await (http.get(path, headers=headers, **params) if body is None else
+                              http.post(path, json=body, headers=headers))
+        except httpx.TransportError:
+            if attempt == 3:
+                raise
+            await asyncio.sleep(0.5 * (attempt + 1))
+            continue
+        response.raise_for_status()
+        return response.json()
+    raise AssertionError("unreachable")
