@@ -60,6 +60,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--out", type=Path, default=Path(tempfile.mkdtemp(prefix="bench-prof-")))
     args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
     system = OurSystem(args.mode, customers=32)
     system.start()
     try:
