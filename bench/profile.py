@@ -22,22 +22,25 @@ from pathlib import Path
 from bench.drive import drive
 from bench.ours import OurSystem
 
-_FRAME = re.compile(r"\((?P<file>[^:()]+)(?::\d+)?\)$")
+_FRAME = re.compile(r"\((?P<file>[^:()]+)(?::\d+)?\)$")  # "function (module/path.py:line)"
+
+
+_WAITING = ("Runner.run (asyncio/runners.py", "Condition.wait (threading.py",
+            "Event.wait (threading.py")
+"""Innermost frames that mean waiting: uvloop's loop runs in C below `Runner.run`
+(its callbacks show as deeper Python frames), and threads parked on a condition."""
 
 
 def owner(frame: str) -> str | None:
-    """The library (or our package) a `function (file:line)` frame belongs to."""
+    """The library (or our package) a `function (module/path.py:line)` frame belongs to;
+    None for the standard library and the interpreter."""
     found = _FRAME.search(frame)
     if not found:
         return None
-    path = found.group("file")
-    if "site-packages/" in path:
-        return path.split("site-packages/", 1)[1].split("/", 1)[0].removesuffix(".py")
-    for root in ("platform/src/", "services/"):
-        if root in path:
-            tail = path.split(root, 1)[1]
-            return tail.split("/")[2 if root == "services/" else 0]
-    return None  # the standard library or the interpreter: charged to the caller
+    top = found.group("file").split("/", 1)[0].removesuffix(".py")
+    if top.startswith("<") or top in sys.stdlib_module_names:
+        return None  # charged to the caller
+    return top
 
 
 def by_library(raw: str) -> Counter[str]:
@@ -48,6 +51,9 @@ def by_library(raw: str) -> Counter[str]:
         if not stack or not count.isdigit():
             continue
         frames = stack.split(";")
+        if frames[-1].startswith(_WAITING):
+            totals["(waiting: event loop in C, idle threads)"] += int(count)
+            continue
         charged = next((name for frame in reversed(frames)
                         if (name := owner(frame)) is not None), "python (stdlib)")
         totals[charged] += int(count)
@@ -59,7 +65,12 @@ def main() -> None:
     parser.add_argument("--mode", choices=["process", "monolith"], default="process")
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--out", type=Path, default=Path(tempfile.mkdtemp(prefix="bench-prof-")))
+    parser.add_argument("--read", type=Path, metavar="DIR",
+                        help="measure nothing: sum the raw stacks of an earlier profile")
     args = parser.parse_args()
+    if args.read:
+        summarise(args.read, f"{args.read}:")
+        return
     args.out.mkdir(parents=True, exist_ok=True)
     system = OurSystem(args.mode, customers=32)
     system.start()
@@ -76,12 +87,17 @@ def main() -> None:
             spy.wait(60)
     finally:
         system.stop()
+    summarise(args.out, f"{args.mode}: {result['completed']} checkouts, "
+              f"{result['per_second']:.1f}/s; over {len(targets)} process(es)")
+
+
+def summarise(folder: Path, title: str) -> None:
+    """Print the share of py-spy samples per library over the raw files in `folder`."""
     totals: Counter[str] = Counter()
-    for path in args.out.glob("*.txt"):
+    for path in folder.glob("*.txt"):
         totals += by_library(path.read_text(encoding="utf-8"))
     everything = sum(totals.values()) or 1
-    print(f"{args.mode}: {result['completed']} checkouts, {result['per_second']:.1f}/s; "
-          f"py-spy samples by library over {len(targets)} process(es) (raw stacks: {args.out}):")
+    print(f"{title}; py-spy samples by library (raw stacks: {folder}):")
     for name, samples in totals.most_common(12):
         print(f"  {name:28s} {100 * samples / everything:5.1f}%")
 
