@@ -76,19 +76,19 @@ images: $(STAMP)
 deploy-try: $(STAMP)
 	$(VENV)/bin/msa deploy try
 
-bench: bench-startup bench-checkout
+# Every figure side by side (checkout five ways, book page, one call, events, platform):
+# bench/results/<date>-<sha>.{json,md,png} and docs/performance.md (see bench/README.md).
+bench: $(STAMP)
+	$(VENV)/bin/msa bench --publish
 
+# Cold start, idle memory and restart after SIGKILL, one mode at a time.
 bench-startup: $(STAMP)
 	$(VENV)/bin/python -m bench.startup --mode process
 	$(VENV)/bin/python -m bench.startup --mode monolith
 
-# Completed checkouts per second and latency, both modes, closed loop; then latency
-# at a fixed rate (half of what the closed loop reached is the issue's target point).
+# The checkout five ways alone.
 bench-checkout: $(STAMP)
-	$(VENV)/bin/python -m bench.checkout --mode process --seconds 20
-	$(VENV)/bin/python -m bench.checkout --mode monolith --seconds 20
-	$(VENV)/bin/python -m bench.checkout --mode process --seconds 20 --rate 25
-	$(VENV)/bin/python -m bench.checkout --mode monolith --seconds 20 --rate 50
+	$(VENV)/bin/msa bench checkout
 
 # The long fault-injection run (>= 10 min, >= 100 faults); the short one runs in `make test`.
 # SEED=n replays a schedule; the JSON report goes to .msa/chaos-long.json.

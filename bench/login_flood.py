@@ -14,14 +14,38 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import tempfile
 import time
 import uuid
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import httpx
 
-from bench.common import save, start, summary
+from bench.ours import ROOT
+from bench.startup import save
+from bench.stats import percentile
+from msa.runner import Runner
+from msa.system import load_system
+
+
+def start(mode: str) -> Runner:
+    """A fresh system on free ports with sign-in's production settings (nothing lowered)."""
+    data = Path(tempfile.mkdtemp(prefix=f"msa-bench-login-{mode}-"))
+    runner = Runner(load_system(ROOT / "system.toml"), data_dir=data, mode=mode,
+                    free_ports=True, env="test")
+    try:
+        runner.start()
+    except BaseException:
+        runner.stop()
+        raise
+    return runner
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    found = {f"p{q}": percentile(values, q) for q in (50, 90, 99)}
+    return {key: value for key, value in found.items() if value is not None}
 
 PASSWORD = "a-long-bench-password-1"
 REAL_USER_ADDRESS = "127.0.0.2"

@@ -15,25 +15,33 @@ among its sharers, so its sum is the memory the system really holds.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import signal
 import statistics
 import time
+from pathlib import Path
 
 import psutil
 
-from bench.common import save, start, system_pids
+from bench.measure import tree
+from bench.ours import ROOT, runner_roots, start_runner
 from msa.runner import Runner
+
+RESULTS = ROOT / ".bench"
 
 
 def all_pids(runner: Runner) -> list[int]:
-    """`system_pids` and the fork server (the parent of the service processes)."""
-    pids = set(system_pids(runner))
-    zygote = runner.status().forkserver
-    if zygote is not None and zygote.pid:
-        pids.add(zygote.pid)
-    return sorted(pids)
+    """Every process of the system: services, the fork server, PostgreSQL, NATS."""
+    return sorted(tree(runner_roots(runner)))
+
+
+def save(name: str, result: dict[str, object]) -> Path:
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    return path
 
 
 def memory(pids: list[int]) -> dict[str, float]:
@@ -79,7 +87,7 @@ def main() -> None:
     steps: list[dict[str, float]] = []
     for _ in range(args.runs):
         began = time.perf_counter()
-        runner = start(args.mode)
+        runner = start_runner(args.mode)
         cold.append(time.perf_counter() - began)
         try:
             zygote = runner.status().forkserver

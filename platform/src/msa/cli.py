@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "msa.commands.scaffold",
     "msa.commands.contracts",
     "msa.commands.deploy",
+    "msa.commands.bench",
 )
 """Each module's `register(app)` adds its commands; add a line to add a module."""
 
