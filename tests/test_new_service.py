@@ -217,7 +217,7 @@ def test_a_service_that_cannot_be_made_is_refused_in_one_line_and_nothing_is_wri
 
 
 @pytest.mark.parametrize(("name", "says"), [
-    ("orders", "orders is still used by notifications"),
+    ("orders", "orders is still used by reviews, notifications"),
     ("gateway", "gateway is the gateway"),
     ("nope", "unknown service 'nope'"),
 ])

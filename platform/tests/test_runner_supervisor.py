@@ -115,7 +115,7 @@ def test_each_replica_gets_its_port_the_addresses_and_only_its_database(runner: 
     assert orders_1["MSA_INSTANCE"] == "orders-1"
     assert orders_1["MSA_PORT"] == str(state.instance("orders-1").port)
     assert orders_1["MSA_ENV"] == "dev"
-    assert orders_1["MSA_NATS_URL"] == runner.nats_url
+    assert orders_1["MSA_NATS_URL"] == runner.servers.nats.url  # its own user, not the operator
     assert orders_1["MSA_DATABASE_URL"] == runner.database_url("orders")
     assert json.loads(orders_1["MSA_ADDRESSES"]) == runner.addresses
     assert "MSA_DATABASE_URL" not in gateway

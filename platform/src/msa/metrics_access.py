@@ -9,9 +9,13 @@ Prometheus configuration reads the same file (`credentials_file`).
 
 from __future__ import annotations
 
+import atexit
+import functools
 import hmac
 import os
 import secrets
+import shutil
+import tempfile
 from pathlib import Path
 
 from starlette.requests import Request
@@ -51,10 +55,19 @@ def scrape_headers(data_dir: str | Path) -> dict[str, str]:
     return {"Authorization": f"Bearer {ensure_token(data_dir)}"}
 
 
+@functools.cache
+def _process_folder() -> Path:
+    folder = Path(tempfile.mkdtemp(prefix="msa-metrics-token-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
+
+
 def operator_metrics(data_dir: str | None, *, production: bool):  # type: ignore[no-untyped-def]
     """A `/metrics` endpoint that answers only the bearer of the scrape token."""
     if not data_dir:
-        raise ConfigError("setting MSA_DATA_DIR is missing (the metrics token lives there)")
+        if production:
+            raise ConfigError("setting MSA_DATA_DIR is missing (the metrics token lives there)")
+        data_dir = str(_process_folder())  # an app built in a test: a token of its own
     if production and not token_file(data_dir).exists():
         raise ConfigError(f"{token_file(data_dir)} is missing (the scrape token of /metrics)")
     expected = f"Bearer {ensure_token(data_dir)}".encode()
