@@ -109,8 +109,10 @@ class Store:
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
+    # one worker: the dead-letter test arms a fault switch, which is per process
     runner = Runner(load_system(), data_dir=tmp_path_factory.mktemp("msa-browser"),
-                    mode="monolith", free_ports=True, env="test", env_overrides=TEST_ENV)
+                    mode="monolith", free_ports=True, env="test", env_overrides=TEST_ENV,
+                    workers=1)
     try:
         runner.start()
         access = SystemAccess(runner.addresses, data_dir=runner.data_dir)

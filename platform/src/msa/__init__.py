@@ -103,6 +103,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "list_dead_letters": ("msa.dlq", "list_dead_letters"),
     "replay_dead_letters": ("msa.dlq", "replay"),
     "stream_reports": ("msa.streams", "stream_reports"),
+    "operator_nats_url": ("msa.nats_auth", "operator_url"),
 }
 
 __all__ = [
@@ -171,6 +172,7 @@ __all__ = [
     "load_suite",
     "load_system",
     "operator_credentials",
+    "operator_nats_url",
     "read_state",
     "replay_dead_letters",
     "run_alembic_env",
@@ -203,6 +205,7 @@ if TYPE_CHECKING:  # the same names, for type checkers (a test keeps both lists 
     from msa.idempotency import IdempotencyKey, Work, run_idempotent
     from msa.messaging import Delivery, Subscription, emit, subscribe
     from msa.metrics import ROUTE_LABEL, business_counter
+    from msa.nats_auth import operator_url as operator_nats_url
     from msa.principal import (
         CLIENT_ADDRESS_HEADER,
         ROLE_HEADER,

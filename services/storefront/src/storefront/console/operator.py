@@ -29,6 +29,7 @@ from msa import (
     load_credentials,
     load_suite,
     operator_credentials,
+    operator_nats_url,
     read_state,
 )
 
@@ -55,7 +56,8 @@ class OperatorView:
         self.system: System = runtime.system
         self.gateway = runtime.name
         self.data_dir = settings.data_dir
-        self.nats_url = settings.nats_url
+        # the operator's NATS user: streams, consumers and dead letters are the tools' to read
+        self.nats_url = operator_nats_url(settings.nats_url, self.data_dir)
         self.addresses = self._addresses(dict(settings.addresses))
         try:
             credentials = (load_credentials(key_folder(self.data_dir), OPERATOR)
