@@ -37,7 +37,7 @@ async def _total(bookstore: Bookstore) -> tuple[Activity, float]:
 
 async def test_a_checkout_stays_within_its_statement_and_commit_budget(bookstore: Bookstore):
     book = await bookstore.new_book(copies=CHECKOUTS + 5, price_cents=500)
-    fay = await bookstore.customer(credit=CHECKOUTS * 500 + 1000)
+    fay = await bookstore.customer(credit=(CHECKOUTS + 1) * 500 + 1000)
     await fay.add_to_cart(book, 1)  # warm: statements prepared, consumers bound
     assert (await fay.checkout()).json()["status"] == "CONFIRMED"
     await asyncio.sleep(FLUSH_LAG)

@@ -71,7 +71,7 @@ async def spans_of(bookstore: Bookstore, trace_id: str) -> list[dict[str, Any]]:
 
 async def scrape(bookstore: Bookstore) -> str:
     """Every process's `/metrics`, concatenated."""
-    urls = {url.split("/_svc/")[0] for urls in bookstore.runner.addresses.values()
+    urls = {url.split("/_svc/")[0] for urls in replica_urls(bookstore).values()
             for url in urls}
     token = scrape_headers(bookstore.runner.data_dir)  # the public edge asks for it
     async with httpx.AsyncClient(timeout=10, headers=token) as http:
