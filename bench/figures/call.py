@@ -6,7 +6,7 @@
 Dapr's setup: a ~1 KB payload, 16 connections, 1,000 requests/s, open loop. The
 callee is the real catalog service (a page of books whose JSON is closest to 1 KB),
 called as the gateway calls it: over HTTP to its own process, and in-process
-(httpx's ASGI transport, as monolith mode colocates it) with the same client, auth
+(a direct ASGI call, as monolith mode colocates it) with the same client, auth
 and app. The overhead is the difference. Runs in a process of its own, the caller.
 """
 
@@ -19,11 +19,11 @@ import time
 from pathlib import Path
 from typing import Any, cast
 
-import httpx
-
 from bench.stats import percentile
 from msa.client import ServiceClient
 from msa.service_auth import ServiceTokenAuth, key_folder, load_credentials
+from msa.transport.http import HttpTransport
+from msa.transport.inprocess import InProcessTransport
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -85,9 +85,8 @@ async def run(job: dict[str, Any]) -> dict[str, Any]:
 
     auth = ServiceTokenAuth(load_credentials(key_folder(job["data_dir"]), "gateway"), "catalog")
     connections = int(job.get("connections", 16))
-    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
     over_http = ServiceClient("gateway", "catalog", [job["catalog"]], auth=auth,
-                              transport=httpx.AsyncHTTPTransport(limits=limits))
+                              transport=HttpTransport(max_idle=connections))
     try:
         path, size = await _about_one_kib(over_http)
         most = await saturate(over_http, path, job["seconds"] / 2, connections)
@@ -103,7 +102,7 @@ async def run(job: dict[str, Any]) -> dict[str, Any]:
                                 data_dir=job["data_dir"]) as local:
         app = cast(Any, local).app  # the app serve_in_process started
         in_process = ServiceClient("gateway", "catalog", ["http://catalog"], auth=auth,
-                                   transport=httpx.ASGITransport(app=app))
+                                   transport=InProcessTransport(app, "catalog"))
         try:
             colocated = await measure(in_process, path, rate, job["seconds"], connections)
         finally:
