@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -252,3 +254,77 @@ def test_msa_docs_finds_and_removes_a_file_the_render_no_longer_makes(tmp_path):
     assert docs.stale(copy) == [left]
     assert docs.write(copy) == [left] and not left.exists()
     assert (tmp_path / "deploy" / "k8s" / "overlays" / "prod" / "kustomization.yaml").exists()
+
+
+def _by_kind(objects: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
+    return {obj["metadata"]["name"]: obj for obj in objects if obj["kind"] == kind}
+
+
+def test_nats_has_a_user_per_service_with_its_declared_permissions_and_no_password(system,
+                                                                                  tmp_path):
+    from msa.deploy.stores import NATS_PASSWORDS, password_variable
+    from msa.nats_auth import nats_users, server_authorization, service_permissions
+
+    objects = prod_objects(system)
+    config = _by_kind(objects, "ConfigMap")["nats-config"]["data"]["nats.conf"]
+    users = nats_users(system)
+    assert "orders" in users and "operator" in users and "gateway" not in users
+    # the rendered block is the runner's, each password an (unquoted) environment variable
+    rendered = re.sub(r"(\$NATS_PASSWORD_\w+)", r'"\1"', config.partition("authorization ")[2])
+    expected = server_authorization(system, {u: f"${password_variable(u)}" for u in users})
+    assert json.loads(rendered) == json.loads(expected.partition("authorization ")[2])
+    assert [u["permissions"] for u in json.loads(rendered)["users"] if u["user"] == "orders"] \
+        == [service_permissions(system, "orders")]
+    [nats] = _by_kind(objects, "StatefulSet").values()
+    env = {item["name"]: item for item in nats["spec"]["template"]["spec"]["containers"][0]["env"]}
+    for user in users:
+        assert env[password_variable(user)]["valueFrom"]["secretKeyRef"] == {
+            "name": NATS_PASSWORDS, "key": user}
+    # the real server accepts the config, with the passwords from the environment only
+    nats_server = shutil.which("nats-server") or str(Path(sys.executable).parent / "nats-server")
+    (tmp_path / "nats.conf").write_text(config.replace("/data", str(tmp_path)))
+    bound = {password_variable(user): f"pw-{user}" for user in users}
+    checked = subprocess.run([nats_server, "-c", str(tmp_path / "nats.conf"), "-t"],
+                             capture_output=True, text=True, timeout=30,
+                             env={"PATH": "/usr/bin:/bin", "POD_NAME": "nats-0", **bound})
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    missing = subprocess.run([nats_server, "-c", str(tmp_path / "nats.conf"), "-t"],
+                             capture_output=True, text=True, timeout=30,
+                             env={"PATH": "/usr/bin:/bin", "POD_NAME": "nats-0"})
+    assert missing.returncode != 0 and "NATS_PASSWORD_" in missing.stdout + missing.stderr
+
+
+def test_each_service_on_nats_reads_its_own_password_where_the_platform_looks(system):
+    from msa.deploy.workloads import DATA_DIR, nats_secret
+    from msa.nats_auth import password_file, uses_nats
+
+    deployments = _by_kind(prod_objects(system), "Deployment")
+    for name in system.services:
+        spec = deployments[name]["spec"]["template"]["spec"]
+        volumes = {volume["name"]: volume for volume in spec["volumes"]}
+        mounts = {mount["name"]: mount for mount in spec["containers"][0]["volumeMounts"]}
+        if not uses_nats(system, name):
+            assert "nats-credentials" not in volumes, name
+            continue
+        secret = volumes["nats-credentials"]["secret"]
+        assert secret["secretName"] == nats_secret(name)
+        [item] = secret["items"]
+        mounted = Path(mounts["nats-credentials"]["mountPath"]) / item["path"]
+        assert mounted == password_file(DATA_DIR, name), name
+
+
+def test_nats_secrets_are_made_fresh_and_validate(system):
+    from msa.deploy.stores import NATS_PASSWORDS, nats_secrets
+    from msa.nats_auth import nats_users
+
+    first, second = nats_secrets(system, "shop"), nats_secrets(system, "shop")
+    assert validation_errors(first) == []
+    names = [secret["metadata"]["name"] for secret in first]
+    assert names[0] == NATS_PASSWORDS
+    assert sorted(names[1:]) == sorted(f"msa-nats-{user}" for user in nats_users(system))
+    servers = first[0]["stringData"]
+    for secret in first[1:]:
+        user = secret["metadata"]["name"].removeprefix("msa-nats-")
+        assert secret["stringData"] == {"password": servers[user]}  # the two agree
+    assert servers != second[0]["stringData"]  # random each time: none is in the repository
+    assert all(len(password) >= 24 for password in servers.values())

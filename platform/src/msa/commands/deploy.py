@@ -47,6 +47,21 @@ def render(
     console.print(f"wrote {len(tree)} files to {target} ({', '.join(environments)})")
 
 
+@deploy_app.command("nats-secrets")
+def nats_secrets(
+    ctx: typer.Context,
+    namespace: str | None = typer.Option(None, "--namespace", help="Namespace of the Secrets."),
+) -> None:
+    """Print fresh NATS passwords as Secrets (`| kubectl apply -f -`): the servers' and
+    each service's. Nothing is written; run it once per cluster."""
+    from msa.deploy.stores import nats_secrets as make
+    from msa.monitoring.render import to_yaml
+
+    system = cli_context(ctx).system()
+    text = to_yaml({"apiVersion": "v1", "kind": "List", "items": make(system, namespace)})
+    print(text.partition("\n")[2] if text.startswith("#") else text, end="")  # not generated
+
+
 def git_tag(root: Path) -> str:
     """The image tag: the checkout's short sha, `-dirty` when it has uncommitted changes."""
     import subprocess

@@ -94,6 +94,10 @@ def deployment_patch(system: System, name: str, ports: HostPorts,
              "path": f"{host_dir}/secrets/services", "type": "Directory"}}},
         {"op": "replace", "path": f"{base}/containers/0/volumeMounts/2/readOnly", "value": False},
     ]
+    if svc.publishes or svc.consumes:
+        # the dev NATS has no users: no password to mount (the base's last volume)
+        ops += [{"op": "remove", "path": f"{base}/containers/0/volumeMounts/3"},
+                {"op": "remove", "path": f"{base}/volumes/3"}]
     if svc.database:
         # podman 4.3 restarts init containers under the pod's restartPolicy (Always for a
         # Deployment) and then fails to remove them: the service's own start migrates

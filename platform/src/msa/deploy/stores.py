@@ -4,7 +4,12 @@
   `Database` per service with a database; each role's password is read from the
   service's own Secret (`msa-db-NAME`: `username`, `password`, `url`).
 - NATS: a three-node JetStream cluster (StatefulSet) with `sync_interval: always`
-  (acknowledged messages survive a power loss: the 2025 Jepsen finding).
+  (acknowledged messages survive a power loss: the 2025 Jepsen finding), and one
+  user per service with the publish and subscribe permissions system.toml gives it
+  (`msa.nats_auth`), plus `operator` for the tools. The passwords are never in the
+  manifests: the config names environment variables, which the StatefulSet takes
+  from the Secret `msa-nats-passwords` (`msa deploy nats-secrets` makes it and each
+  service's `msa-nats-NAME`).
 - The gateway: a Gateway API `HTTPRoute` from the cluster's Gateway.
 - Monitoring: a `ServiceMonitor` per service, the `PrometheusRule` of
   `msa.monitoring.rules` and the Grafana dashboards as ConfigMaps.
@@ -13,10 +18,12 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from msa.deploy.network import DATABASE_CLUSTER, NATS_PORT, NATS_SELECTOR
-from msa.deploy.workloads import APP_LABEL, database_secret, labels
+from msa.deploy.workloads import APP_LABEL, database_secret, labels, nats_secret
+from msa.nats_auth import OPERATOR_USER, nats_users, server_authorization
 from msa.system import System
 
 NATS_IMAGE = "nats:2.12.1-alpine"
@@ -56,7 +63,45 @@ def database_objects(system: System) -> list[dict[str, Any]]:
     return [cluster, *databases]
 
 
-def nats_config() -> str:
+NATS_PASSWORDS = "msa-nats-passwords"
+"""The Secret holding every NATS user's password, one key per user."""
+
+
+def password_variable(user: str) -> str:
+    """The environment variable the NATS config reads `user`'s password from."""
+    return "NATS_PASSWORD_" + re.sub(r"[^A-Z0-9]", "_", user.upper())
+
+
+def nats_authorization(system: System) -> str:
+    """The `authorization` block: a user per service (permissions from system.toml) and
+    the operator's, each password an environment variable (unquoted, so NATS resolves it)."""
+    block = server_authorization(system, {user: f"${password_variable(user)}"
+                                          for user in nats_users(system)})
+    return re.sub(r'"\$(NATS_PASSWORD_\w+)"', r"$\1", block)
+
+
+def nats_secrets(system: System, namespace: str | None = None) -> list[dict[str, Any]]:
+    """Fresh NATS passwords as Secrets: `msa-nats-passwords` for the servers (a key per
+    user) and `msa-nats-NAME` (key `password`) for each service. Made when asked
+    (`msa deploy nats-secrets | kubectl apply -f -`), never written to the repository."""
+    import secrets as random
+
+    passwords = {user: random.token_urlsafe(24) for user in nats_users(system)}
+
+    def secret(name: str, data: dict[str, str]) -> dict[str, Any]:
+        meta: dict[str, Any] = {"name": name, "labels": labels(system, name, "credentials")}
+        if namespace:
+            meta["namespace"] = namespace
+        return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque", "metadata": meta,
+                "stringData": data}
+
+    return [secret(NATS_PASSWORDS, passwords),
+            *(secret(nats_secret(user), {"password": password})
+              for user, password in passwords.items() if user != OPERATOR_USER),
+            secret(nats_secret(OPERATOR_USER), {"password": passwords[OPERATOR_USER]})]
+
+
+def nats_config(system: System) -> str:
     """nats.conf of one cluster node; the pod's name makes its server name."""
     routes = ",\n    ".join(f"nats://nats-{i}.nats-cluster:6222" for i in range(NATS_REPLICAS))
     return (
@@ -74,6 +119,7 @@ def nats_config() -> str:
         f"  routes: [\n    {routes}\n  ]\n"
         "}\n"
         "lame_duck_duration: 30s\n"
+        + nats_authorization(system)
     )
 
 
@@ -85,7 +131,9 @@ def nats_objects(system: System) -> list[dict[str, Any]]:
     container = {
         "name": "nats", "image": NATS_IMAGE, "imagePullPolicy": "IfNotPresent",
         "args": ["--config", "/etc/nats/nats.conf"],
-        "env": [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}],
+        "env": [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+                *({"name": password_variable(user), "valueFrom": {"secretKeyRef": {
+                    "name": NATS_PASSWORDS, "key": user}}} for user in nats_users(system))],
         "ports": [{"name": "client", "containerPort": NATS_PORT},
                   {"name": "cluster", "containerPort": 6222},
                   {"name": "monitor", "containerPort": 8222}],
@@ -125,7 +173,7 @@ def nats_objects(system: System) -> list[dict[str, Any]]:
     return [
         {"apiVersion": "v1", "kind": "ConfigMap",
          "metadata": {"name": "nats-config", "labels": labels(system, "nats", "broker")},
-         "data": {"nats.conf": nats_config()}},
+         "data": {"nats.conf": nats_config(system)}},
         statefulset,
         {"apiVersion": "v1", "kind": "Service", "metadata": meta, "spec": {
             "selector": NATS_SELECTOR,

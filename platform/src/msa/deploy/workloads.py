@@ -2,10 +2,11 @@
 
 Every service runs the one way the platform starts a service, `python3 -m msa.serve
 NAME`, with the settings of `msa.settings` from the environment: the shared ones
-from the `msa-system` ConfigMap, its database URL from its own Secret, and an
-optional Secret of NATS credentials (`msa-nats-NAME`, read with `envFrom`, so that
-adding keys to it needs no change here). A service with a database runs its
-migrations in an init container (`python3 -m msa.migrate NAME`) before it starts.
+from the `msa-system` ConfigMap, its database URL from its own Secret, and its NATS
+password from `msa-nats-NAME` (key `password`, mounted where `msa.nats_auth` reads it;
+optional, so that an overlay whose NATS has no users, the dev one, runs without it).
+A service with a database runs its migrations in an init container
+(`python3 -m msa.migrate NAME`) before it starts.
 """
 
 from __future__ import annotations
@@ -92,10 +93,7 @@ def _env(svc: Service) -> list[dict[str, Any]]:
 
 
 def _env_from(svc: Service) -> list[dict[str, Any]]:
-    sources: list[dict[str, Any]] = [{"configMapRef": {"name": SYSTEM_CONFIG}}]
-    if svc.publishes or svc.consumes:
-        sources.append({"secretRef": {"name": nats_secret(svc.name), "optional": True}})
-    return sources
+    return [{"configMapRef": {"name": SYSTEM_CONFIG}}]
 
 
 def _probe(path: str, period: int, failures: int) -> dict[str, Any]:
@@ -112,7 +110,25 @@ def _volumes(svc: Service) -> list[dict[str, Any]]:
                         "items": [{"key": f"{svc.name}.pem", "path": f"{svc.name}.pem"}]}},
             {"secret": {"name": PUBLIC_KEYS}},
         ]}},
+        *_nats_credentials(svc),  # last: overlays address the others by index
     ]
+
+
+def _nats_credentials(svc: Service) -> list[dict[str, Any]]:
+    """The service's NATS password, where `msa.nats_auth` reads it (in the data folder);
+    optional, so an overlay whose NATS has no users (the dev one) runs without it."""
+    if not (svc.publishes or svc.consumes):
+        return []
+    return [{"name": "nats-credentials", "secret": {
+        "secretName": nats_secret(svc.name), "optional": True, "defaultMode": 0o400,
+        "items": [{"key": "password", "path": f"{svc.name}.password"}]}}]
+
+
+def _nats_mount(svc: Service) -> list[dict[str, Any]]:
+    if not (svc.publishes or svc.consumes):
+        return []
+    return [{"name": "nats-credentials", "mountPath": f"{DATA_DIR}/secrets/nats",
+             "readOnly": True}]
 
 
 def _mounts() -> list[dict[str, Any]]:
@@ -141,7 +157,7 @@ def deployment(system: System, svc: Service, tag: str) -> dict[str, Any]:
         "livenessProbe": _probe("/healthz", 10, 3),
         "readinessProbe": _probe("/readyz", 5, 2),
         "securityContext": _container_security(),
-        "volumeMounts": _mounts(),
+        "volumeMounts": [*_mounts(), *_nats_mount(svc)],
     }
     spec: dict[str, Any] = {
         "serviceAccountName": svc.name,
