@@ -93,20 +93,20 @@ routes = ["/api/slow"]
 
 
 @pytest.fixture
-def slow_service(tmp_path: Path) -> Iterator[Callable[[float], tuple[subprocess.Popen[str], int]]]:
+def slow_service(tmp_path: Path) -> Iterator[Callable[..., tuple[subprocess.Popen[str], int]]]:
     """Starts the one-route `slow` service as a real `msa.serve` process with a grace
     period; returns it and its port. Every process started is killed at the end."""
     (tmp_path / "slowapp.py").write_text(SLOW_APP)
     (tmp_path / "system.toml").write_text(SLOW_SYSTEM)
     started: list[subprocess.Popen[str]] = []
 
-    def start(grace: float) -> tuple[subprocess.Popen[str], int]:
+    def start(grace: float, **settings: str) -> tuple[subprocess.Popen[str], int]:
         port = free_port()
         clean = {k: v for k, v in os.environ.items() if not k.startswith("MSA_")}
         env = {**clean, "PYTHONPATH": str(tmp_path), "SLOW_MARKER": str(tmp_path / "reached"),
                "MSA_SYSTEM_FILE": str(tmp_path / "system.toml"), "MSA_PORT": str(port),
                "MSA_ENV": "test", "MSA_DATA_DIR": str(tmp_path / "data"),
-               "MSA_SHUTDOWN_GRACE": str(grace), "MSA_TRACING": "false"}
+               "MSA_SHUTDOWN_GRACE": str(grace), "MSA_TRACING": "false", **settings}
         process = subprocess.Popen([sys.executable, "-m", "msa.serve", "slow"], cwd=tmp_path,
                                    env=env, text=True, stdin=subprocess.DEVNULL,
                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -192,3 +192,18 @@ def test_sigterm_does_not_wait_past_the_grace_period_for_a_stuck_request(
     assert time.monotonic() - signalled < grace + 3  # the grace, and the lifespan's end
     with contextlib.suppress(httpx.TransportError):
         assert answer.result(timeout=10).status_code != 200
+
+
+def test_past_its_connection_cap_a_process_answers_503_at_once_and_recovers(
+    slow_service: Callable[..., tuple[subprocess.Popen[str], int]], tmp_path: Path
+) -> None:
+    process, port = slow_service(10.0, MSA_MAX_CONNECTIONS="2")
+    answer = _request_in_flight(port, 3.0, tmp_path / "reached")
+    with httpx.Client(timeout=5) as other:  # a second connection, past the cap of two
+        began = time.monotonic()
+        refused = other.get(f"http://127.0.0.1:{port}/healthz")
+        assert refused.status_code == 503
+        assert time.monotonic() - began < 2  # answered at once, not queued
+    assert answer.result(timeout=30).status_code == 200  # the one in flight is untouched
+    assert _answers(port)  # and with room again, the process serves
+    assert process.poll() is None
