@@ -139,6 +139,19 @@ class Bookstore:
     def mode(self) -> str:
         return self.runner.mode
 
+    def replica_urls(self) -> dict[str, list[str]]:
+        """service → the URL of each process that serves it. A monolith's workers share one
+        public port, so each worker is asked on its own port (spans and metrics stay in
+        their process)."""
+        if self.mode != "monolith":
+            return self.runner.addresses
+        workers = [f"http://127.0.0.1:{instance.port}" for instance in
+                   self.runner.status().instances]
+        gateway = self.runner.system.system.gateway
+        return {service: [worker if service == gateway else f"{worker}/_svc/{service}"
+                          for worker in workers]
+                for service in self.runner.addresses}
+
     async def customer(self, credit: int = 0) -> Shopper:
         email = f"reader{next(_counter)}-{uuid.uuid4().hex[:8]}@example.com"
         response = await self.http.post("/api/identity/register",

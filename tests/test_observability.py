@@ -43,24 +43,11 @@ async def checkout_traced(bookstore: Bookstore, shopper: Shopper | None = None
     return trace_id, await shopper.settled(response.json()["id"])
 
 
-def replica_urls(bookstore: Bookstore) -> dict[str, list[str]]:
-    """service → the URL of each process that serves it. A monolith's workers share one
-    public port, so each worker is asked on its own port (spans stay in their process)."""
-    if bookstore.mode != "monolith":
-        return bookstore.runner.addresses
-    workers = [f"http://127.0.0.1:{instance.port}" for instance in
-               bookstore.runner.status().instances]
-    gateway = bookstore.runner.system.system.gateway
-    return {service: [worker if service == gateway else f"{worker}/_svc/{service}"
-                      for worker in workers]
-            for service in bookstore.runner.addresses}
-
-
 async def spans_of(bookstore: Bookstore, trace_id: str) -> list[dict[str, Any]]:
     """The trace's spans from every replica of every service (`/internal/traces`)."""
     found: dict[str, dict[str, Any]] = {}
     async with httpx.AsyncClient(timeout=10) as http:
-        for service, urls in replica_urls(bookstore).items():
+        for service, urls in bookstore.replica_urls().items():
             for url in urls:
                 response = await http.get(f"{url}/internal/traces", params={"trace_id": trace_id},
                                           headers=bookstore.access.auth_headers(service))
@@ -71,7 +58,7 @@ async def spans_of(bookstore: Bookstore, trace_id: str) -> list[dict[str, Any]]:
 
 async def scrape(bookstore: Bookstore) -> str:
     """Every process's `/metrics`, concatenated."""
-    urls = {url.split("/_svc/")[0] for urls in replica_urls(bookstore).values()
+    urls = {url.split("/_svc/")[0] for urls in bookstore.replica_urls().values()
             for url in urls}
     token = scrape_headers(bookstore.runner.data_dir)  # the public edge asks for it
     async with httpx.AsyncClient(timeout=10, headers=token) as http:

@@ -164,7 +164,7 @@ async def _spans(bookstore: Bookstore, trace_id: str) -> dict[str, int]:
     """service → how many of its spans belong to the trace (every replica asked)."""
     counts: dict[str, int] = {}
     async with httpx.AsyncClient(timeout=10) as http:
-        for service, urls in bookstore.runner.addresses.items():
+        for service, urls in bookstore.replica_urls().items():
             for url in urls:
                 answer = await http.get(f"{url}/internal/traces", params={"trace_id": trace_id},
                                         headers=bookstore.access.auth_headers(service))

@@ -262,7 +262,7 @@ def _by_kind(objects: list[dict[str, Any]], kind: str) -> dict[str, dict[str, An
 
 def test_nats_has_a_user_per_service_with_its_declared_permissions_and_no_password(system,
                                                                                   tmp_path):
-    from msa.deploy.stores import NATS_PASSWORDS, password_variable
+    from msa.deploy.stores import NATS_LOGINS, password_variable
     from msa.nats_auth import nats_users, server_authorization, service_permissions
 
     objects = prod_objects(system)
@@ -279,7 +279,7 @@ def test_nats_has_a_user_per_service_with_its_declared_permissions_and_no_passwo
     env = {item["name"]: item for item in nats["spec"]["template"]["spec"]["containers"][0]["env"]}
     for user in users:
         assert env[password_variable(user)]["valueFrom"]["secretKeyRef"] == {
-            "name": NATS_PASSWORDS, "key": user}
+            "name": NATS_LOGINS, "key": user}
     # the real server accepts the config, with the passwords from the environment only
     nats_server = shutil.which("nats-server") or str(Path(sys.executable).parent / "nats-server")
     (tmp_path / "nats.conf").write_text(config.replace("/data", str(tmp_path)))
@@ -314,13 +314,13 @@ def test_each_service_on_nats_reads_its_own_password_where_the_platform_looks(sy
 
 
 def test_nats_secrets_are_made_fresh_and_validate(system):
-    from msa.deploy.stores import NATS_PASSWORDS, nats_secrets
+    from msa.deploy.stores import NATS_LOGINS, nats_secrets
     from msa.nats_auth import nats_users
 
     first, second = nats_secrets(system, "shop"), nats_secrets(system, "shop")
     assert validation_errors(first) == []
     names = [secret["metadata"]["name"] for secret in first]
-    assert names[0] == NATS_PASSWORDS
+    assert names[0] == NATS_LOGINS
     assert sorted(names[1:]) == sorted(f"msa-nats-{user}" for user in nats_users(system))
     servers = first[0]["stringData"]
     for secret in first[1:]:

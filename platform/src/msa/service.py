@@ -44,13 +44,13 @@ from msa.settings import ServiceSettings, load_settings
 from msa.sqltrace import instrument_engine
 from msa.storable_text import StorableText
 from msa.system import System, load_system
+from msa.tasks import CLOSE_TIMEOUT, stop_tasks
 
 if TYPE_CHECKING:
     from msa.messaging import Broker, Subscription
     from msa.sagas import SagaDefinition, SagaEngine
 
 _log = logging.getLogger("msa.service")
-CLOSE_TIMEOUT = 10.0  # seconds for background tasks to stop once cancelled
 
 StartupHook = Callable[["Runtime"], Awaitable[None]]
 BackgroundTask = Callable[["Runtime"], Awaitable[None]]
@@ -145,17 +145,13 @@ class Runtime:
         return checks
 
     async def close(self) -> None:
+        stuck = await stop_tasks(self._tasks, CLOSE_TIMEOUT)
         for task in self._tasks:
-            task.cancel()
-        if self._tasks:
-            # bounded: a task that ignores its cancellation must not keep the service alive
-            done, stuck = await asyncio.wait(self._tasks, timeout=CLOSE_TIMEOUT)
-            for task in done:
-                if not task.cancelled():
-                    task.exception()  # retrieved: it was logged where it happened
-            for task in stuck:
-                _log.error("background task %s did not stop within %gs of its cancellation",
-                           task.get_name(), CLOSE_TIMEOUT)
+            if task.done() and not task.cancelled():
+                task.exception()  # retrieved: it was logged where it happened
+        for task in stuck:
+            _log.error("background task %s did not stop within %gs of its cancellation",
+                       task.get_name(), CLOSE_TIMEOUT)
         self._tasks.clear()
         if self.sagas is not None:
             await self.sagas.close()

@@ -63,7 +63,7 @@ def database_objects(system: System) -> list[dict[str, Any]]:
     return [cluster, *databases]
 
 
-NATS_PASSWORDS = "msa-nats-passwords"
+NATS_LOGINS = "msa-nats-passwords"
 """The Secret holding every NATS user's password, one key per user."""
 
 
@@ -95,7 +95,7 @@ def nats_secrets(system: System, namespace: str | None = None) -> list[dict[str,
         return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque", "metadata": meta,
                 "stringData": data}
 
-    return [secret(NATS_PASSWORDS, passwords),
+    return [secret(NATS_LOGINS, passwords),
             *(secret(nats_secret(user), {"password": password})
               for user, password in passwords.items() if user != OPERATOR_USER),
             secret(nats_secret(OPERATOR_USER), {"password": passwords[OPERATOR_USER]})]
@@ -133,7 +133,7 @@ def nats_objects(system: System) -> list[dict[str, Any]]:
         "args": ["--config", "/etc/nats/nats.conf"],
         "env": [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
                 *({"name": password_variable(user), "valueFrom": {"secretKeyRef": {
-                    "name": NATS_PASSWORDS, "key": user}}} for user in nats_users(system))],
+                    "name": NATS_LOGINS, "key": user}}} for user in nats_users(system))],
         "ports": [{"name": "client", "containerPort": NATS_PORT},
                   {"name": "cluster", "containerPort": 6222},
                   {"name": "monitor", "containerPort": 8222}],

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import json
 import logging
@@ -32,6 +31,7 @@ from msa.metrics import (
 from msa.sagas.definition import SagaContext, SagaDefinition, Step, StepFailed
 from msa.sagas.group_commit import GroupCommit, Save
 from msa.tables import saga as saga_table
+from msa.tasks import CLOSE_TIMEOUT, stop_tasks
 
 if TYPE_CHECKING:
     from msa.service import Runtime
@@ -379,11 +379,13 @@ class SagaEngine:
                                  outcome).observe(time.monotonic() - started)
 
     async def close(self) -> None:
-        for task in list(self._tasks.values()):
-            task.cancel()
-        for task in list(self._tasks.values()):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        tasks = list(self._tasks.values())
+        for task in await stop_tasks(tasks, CLOSE_TIMEOUT):
+            _log.error("saga task %s did not stop within %gs of its cancellation",
+                       task.get_name(), CLOSE_TIMEOUT)
+        for task in tasks:
+            if task.done() and not task.cancelled():
+                task.exception()  # retrieved: it was logged where it happened
         await self._group.close()
 
 
