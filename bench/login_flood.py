@@ -26,8 +26,8 @@ import httpx
 from bench.ours import ROOT
 from bench.startup import save
 from bench.stats import percentile
-from msa.runner import Runner
 from msa.system import load_system
+from msa.tools.runner import Runner
 
 
 def start(mode: str) -> Runner:

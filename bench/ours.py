@@ -17,9 +17,9 @@ from typing import Any
 import httpx
 
 from msa.checks import SystemAccess
-from msa.runner import Mode, Runner
-from msa.runner.databases import superuser_connection
 from msa.system import load_system
+from msa.tools.runner import Mode, Runner
+from msa.tools.runner.databases import superuser_connection
 
 ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "a-long-bench-password-1"  # the throw-away customers' password

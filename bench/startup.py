@@ -27,7 +27,7 @@ import psutil
 
 from bench.measure import tree
 from bench.ours import ROOT, runner_roots, start_runner
-from msa.runner import Runner
+from msa.tools.runner import Runner
 
 RESULTS = ROOT / ".bench"
 

@@ -25,7 +25,7 @@ from bench.figures import book_page, checkout, events, platform
 from bench.measure import commit, machine
 from bench.ours import ROOT, OurSystem
 from bench.peers.launch import PeerSystem
-from msa.runner import Mode
+from msa.tools.runner import Mode
 
 FIGURES = ("checkout", "book-page", "call", "events", "platform")
 PEERS = ("one-transaction", "temporal", "dbos")
@@ -167,7 +167,7 @@ def seed_catalogue() -> list[dict[str, Any]]:
 def count_statements() -> None:
     """Every PostgreSQL this process starts from now on loads pg_stat_statements, ours
     and the peers' alike (the same settings for all), so statements can be counted."""
-    import msa.runner.postgres as postgres
+    import msa.tools.runner.postgres as postgres
 
     postgres.SETTINGS["shared_preload_libraries"] = "'pg_stat_statements'"
     postgres.SETTINGS["pg_stat_statements.track"] = "all"

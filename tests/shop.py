@@ -18,7 +18,7 @@ import httpx
 
 from bookstore.invariants import CHECKS
 from msa.checks import CheckResult, SystemAccess
-from msa.runner import Runner
+from msa.tools.runner import Runner
 
 PASSWORD = "a-long-test-password-1"
 USER_BURST = 100

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from msa.chaos import ChaosOptions, make_schedule, run_chaos
-from msa.chaos.report import summary
 from msa.system import System, load_system
+from msa.tools.chaos import ChaosOptions, make_schedule, run_chaos
+from msa.tools.chaos.report import summary
 
 SEED = int(os.environ.get("MSA_CHAOS_SEED", "20261125"))
 pytestmark = pytest.mark.timeout(900)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from msa.runner.activity import FLUSH_LAG, Activity, read_activity
+from msa.tools.runner.activity import FLUSH_LAG, Activity, read_activity
 from tests.shop import Bookstore
 
 CHECKOUTS = 20

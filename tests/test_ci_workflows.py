@@ -14,9 +14,9 @@ import jsonschema
 import pytest
 import yaml
 
-from msa import ci, docs
-from msa.cli import app as msa_app
 from msa.system import load_system
+from msa.tools import ci, docs
+from msa.tools.cli import app as msa_app
 
 ROOT = Path(__file__).resolve().parents[1]
 SYSTEM = load_system(ROOT / "system.toml")

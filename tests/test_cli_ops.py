@@ -32,7 +32,7 @@ pytestmark = pytest.mark.parametrize("bookstore", ["process"], indirect=True)
 
 def msa(bookstore: Bookstore, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "MSA_DATA_DIR": str(bookstore.runner.data_dir), "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "msa.cli", *args], env=env, text=True,
+    return subprocess.run([sys.executable, "-m", "msa.tools.cli", *args], env=env, text=True,
                           capture_output=True, timeout=120)
 
 

@@ -21,9 +21,9 @@ import httpx
 import pytest
 
 from msa.checks import SystemAccess, load_suite, messaging_quiet
-from msa.deploy import images
-from msa.deploy.trial import Trial
 from msa.system import System, load_system
+from msa.tools.deploy import images
+from msa.tools.deploy.trial import Trial
 from tests.shop import PASSWORD, Shopper
 
 ROOT = Path(__file__).parents[1]
@@ -105,7 +105,7 @@ async def test_a_checkout_completes_through_the_gateway_and_the_checks_pass(
 
 
 def test_podman_ran_the_manifests_as_rendered(trial: Trial) -> None:
-    from msa.deploy.podman import podman
+    from msa.tools.deploy.podman import podman
 
     listed = podman("ps", "--format", "{{.Names}}", what="listing containers").split()
     for name in ("gateway", "orders", "postgres", "nats"):

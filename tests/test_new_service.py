@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from msa.cli import main
+from msa.tools.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 SKIPPED_PARTS = {".venv", ".venv-tools", "__pycache__", ".pytest_cache", ".mypy_cache",
@@ -30,7 +30,7 @@ SKIPPED_PARTS = {".venv", ".venv-tools", "__pycache__", ".pytest_cache", ".mypy_
 
 RUN_SYSTEM = """
 import json, sys
-from msa.runner import Runner
+from msa.tools.runner import Runner
 from msa.system import load_system
 runner = Runner(load_system(sys.argv[1]), data_dir=sys.argv[2], free_ports=True, env="test",
                 ready_timeout=150)

@@ -16,11 +16,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from msa.metrics_access import scrape_headers
-from msa.monitoring import prometheus
-from msa.monitoring.dashboards import dashboards
-from msa.monitoring.promql import metric_names
-from msa.monitoring.rules import rule_groups
-from msa.runner.ports import free_port
+from msa.tools.monitoring import prometheus
+from msa.tools.monitoring.dashboards import dashboards
+from msa.tools.monitoring.promql import metric_names
+from msa.tools.monitoring.rules import rule_groups
+from msa.tools.runner.ports import free_port
 from tests.shop import Bookstore, Shopper
 
 CHECKOUT_PATH = ["gateway", "orders", "inventory", "wallet", "ledger", "notifications"]

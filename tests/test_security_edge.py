@@ -101,7 +101,7 @@ async def test_cors_allows_the_configured_origin_only(bookstore: Bookstore):
 
 async def _msa_admin_create(bookstore: Bookstore, email: str, password: str) -> tuple[int, str]:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "msa.cli", "admin", "create", email, "--password-stdin",
+        sys.executable, "-m", "msa.tools.cli", "admin", "create", email, "--password-stdin",
         "--data-dir", str(bookstore.runner.data_dir),
         env={**os.environ, "MSA_SYSTEM_FILE": str(bookstore.runner.system.path)},
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from msa.scaffold import files, plan
 from msa.system import load_system
+from msa.tools.scaffold import files, plan
 
 ROOT = Path(__file__).resolve().parents[1]
 SHAPES = {

@@ -80,8 +80,8 @@ async def measure(client: ServiceClient, path: str, rate: float, seconds: float,
 
 
 async def run(job: dict[str, Any]) -> dict[str, Any]:
-    from msa.apptest import serve_in_process
     from msa.system import load_system
+    from msa.tools.apptest import serve_in_process
 
     auth = ServiceTokenAuth(load_credentials(key_folder(job["data_dir"]), "gateway"), "catalog")
     connections = int(job.get("connections", 16))

@@ -18,8 +18,8 @@ import uuid
 from typing import Any
 
 from bench.stats import percentile
-from msa.runner import Runner
-from msa.runner.databases import superuser_connection
+from msa.tools.runner import Runner
+from msa.tools.runner.databases import superuser_connection
 
 
 async def run(runner: Runner, books: list[dict[str, Any]], rate: float, seconds: float,

@@ -21,9 +21,9 @@ import asyncpg
 import httpx
 
 from bench.peers.steps import PARTICIPANTS, SCHEMA, confirmed_orders, stock_and_fund
-from msa.runner.databases import superuser_connection
-from msa.runner.ports import HOST, free_port
-from msa.runner.postgres import PostgresServer
+from msa.tools.runner.databases import superuser_connection
+from msa.tools.runner.ports import HOST, free_port
+from msa.tools.runner.postgres import PostgresServer
 
 ROOT = Path(__file__).resolve().parents[2]
 PEERS = {"one-transaction": "bench.peers.one_transaction",

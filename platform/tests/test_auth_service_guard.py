@@ -10,12 +10,12 @@ import httpx
 import pytest
 from fastapi import APIRouter, Request
 
-from msa.apptest import caller_auth, run_app
 from msa.principal import CurrentUser
 from msa.service import ServiceDefinition
 from msa.service_guard import OperatorOnly
 from msa.settings import ServiceSettings
 from msa.system import parse_system
+from msa.tools.apptest import caller_auth, run_app
 
 SYSTEM = parse_system("""
 [system]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from msa.cli import main
+from msa.tools.cli import main
 
 SYSTEM_TOML = """
 [system]
@@ -95,7 +95,7 @@ def test_link_faults_need_a_system_chaos_starts(system_file: Path,
 def test_the_plan_of_a_seed_is_the_same_every_time(system_file: Path) -> None:
     def planned() -> dict[str, object]:
         done = subprocess.run(
-            [sys.executable, "-m", "msa.cli", "--system", str(system_file), "chaos", "--seed",
+            [sys.executable, "-m", "msa.tools.cli", "--system", str(system_file), "chaos", "--seed",
              "42", "--profile", "long", "--plan"],
             capture_output=True, text=True, timeout=60, check=True)
         found: dict[str, object] = json.loads(done.stdout)

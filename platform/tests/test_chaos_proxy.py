@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from msa.chaos.proxy import ProxyHub
+from msa.tools.chaos.proxy import ProxyHub
 
 
 @pytest.fixture

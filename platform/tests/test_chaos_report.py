@@ -5,11 +5,11 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from msa.chaos.inject import FaultRecord
-from msa.chaos.record import Operation, Outcome, Recorder, outcome_of_error, outcome_of_status
-from msa.chaos.report import build, percentiles, split_by_faults, summary
-from msa.chaos.schedule import FaultEvent, Schedule
 from msa.checks import CheckResult
+from msa.tools.chaos.inject import FaultRecord
+from msa.tools.chaos.record import Operation, Outcome, Recorder, outcome_of_error, outcome_of_status
+from msa.tools.chaos.report import build, percentiles, split_by_faults, summary
+from msa.tools.chaos.schedule import FaultEvent, Schedule
 
 
 @pytest.mark.parametrize(("status", "outcome"), [

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from msa.chaos.harness import ChaosOptions, make_schedule
-from msa.chaos.schedule import FAULT_KINDS, LINK_KINDS, PROFILES, FaultTargets, plan
 from msa.errors import ConfigError
 from msa.system import System, parse_system
+from msa.tools.chaos.harness import ChaosOptions, make_schedule
+from msa.tools.chaos.schedule import FAULT_KINDS, LINK_KINDS, PROFILES, FaultTargets, plan
 
 SYSTEM_TOML = """
 [system]
@@ -76,7 +76,7 @@ def test_another_seed_or_profile_plans_other_faults(system: System) -> None:
 
 def test_the_schedule_replays_in_another_process(system: System) -> None:
     assert system.path is not None
-    script = ("import json, sys; from msa.chaos.harness import ChaosOptions, make_schedule; "
+    script = ("import json, sys; from msa.tools.chaos.harness import ChaosOptions, make_schedule; "
               "from msa.system import load_system; "
               "print(json.dumps(make_schedule(load_system(sys.argv[1]), "
               "ChaosOptions(seed=99)).to_dict()))")

@@ -10,8 +10,8 @@ import nats
 import pytest
 
 from msa.checks import CheckSuite, messaging_quiet
-from msa.runner.nats import NatsServer
-from msa.runner.ports import free_port
+from msa.tools.runner.nats import NatsServer
+from msa.tools.runner.ports import free_port
 
 
 class FakeAccess:

@@ -9,7 +9,7 @@ import sys
 import pytest
 import typer
 
-from msa import cli
+from msa.tools import cli
 
 
 def run_main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -45,7 +45,7 @@ def test_a_usage_error_is_one_line_and_exit_code_2(
 
 def test_a_bad_option_value_from_the_real_entry_point_is_one_line_without_traceback() -> None:
     env = {key: value for key, value in os.environ.items() if not key.startswith("MSA_")}
-    done = subprocess.run([sys.executable, "-m", "msa.cli", "up", "--mode", "nonsense"],
+    done = subprocess.run([sys.executable, "-m", "msa.tools.cli", "up", "--mode", "nonsense"],
                           capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL,
                           timeout=60)
 
@@ -72,7 +72,7 @@ def test_a_group_without_a_command_prints_its_help(capsys: pytest.CaptureFixture
 
 @pytest.fixture
 def tiny_app(monkeypatch: pytest.MonkeyPatch) -> typer.Typer:
-    """`msa.cli.main` running a stand-in app whose commands end in the ways a command may."""
+    """`msa.tools.cli.main` running a stand-in app whose commands end in the ways a command may."""
     app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 
     @app.command()

@@ -16,9 +16,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from msa.cli import main
-from msa.runner import RunnerState, read_state
-from msa.runner.ports import free_port, port_is_free
+from msa.tools.cli import main
+from msa.tools.runner import RunnerState, read_state
+from msa.tools.runner.ports import free_port, port_is_free
 
 FAKE_APP = '''
 import contextlib, logging
@@ -109,7 +109,7 @@ def msa(project: Path, *args: str, timeout: float = 90,
     env["PYTHONPATH"] = str(project)
     env.update(variables)
     return subprocess.run(
-        [sys.executable, "-m", "msa.cli", "--system", str(project / "system.toml"), *args],
+        [sys.executable, "-m", "msa.tools.cli", "--system", str(project / "system.toml"), *args],
         capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, timeout=timeout,
         cwd=project)
 
@@ -239,7 +239,7 @@ def test_ctrl_c_stops_a_foreground_up_cleanly(stopped_at_end: Path) -> None:
     env = {key: value for key, value in os.environ.items() if not key.startswith("MSA_")}
     env["PYTHONPATH"] = str(project)
     cli = subprocess.Popen(
-        [sys.executable, "-m", "msa.cli", "--system", str(project / "system.toml"), "up"],
+        [sys.executable, "-m", "msa.tools.cli", "--system", str(project / "system.toml"), "up"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env,
         text=True, cwd=project)
     try:
@@ -294,9 +294,9 @@ def test_a_failing_seed_is_one_line_and_leaves_the_system_running(stopped_at_end
 def test_monolith_summary_shows_each_service_under_the_gateway(project: Path) -> None:
     from rich.console import Console
 
-    from msa.runner import Runner
-    from msa.runner.views import summary
     from msa.system import load_system
+    from msa.tools.runner import Runner
+    from msa.tools.runner.views import summary
 
     runner = Runner(load_system(project / "system.toml"), data_dir=project / "data",
                     mode="monolith", free_ports=True)

@@ -6,8 +6,8 @@ import pytest
 
 from msa.client import RemoteProblem, ServiceClient, ServiceTimeout, ServiceUnavailable
 from msa.system import Edge
+from msa.tools.fake_transport import FakeTransport, answer
 from msa.transport import ConnectFailed
-from msa.transport.fake import FakeTransport, answer
 
 
 def client_with(handler, urls=("http://a",), edge=Edge(timeout=1.0, retries=2)):

@@ -67,7 +67,7 @@ def test_a_service_with_a_bad_edge_refuses_to_start_with_one_line(tmp_path):
 
 def test_msa_up_refuses_a_bad_edge_before_starting_anything(tmp_path):
     path = with_edge(tmp_path, "[services.orders.edges.wallet]\nbreaker_failure_ratio = 2\n")
-    result = subprocess.run([sys.executable, "-m", "msa.cli", "--system", str(path), "up",
+    result = subprocess.run([sys.executable, "-m", "msa.tools.cli", "--system", str(path), "up",
                              "--data-dir", str(tmp_path / "data")],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 1

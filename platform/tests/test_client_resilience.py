@@ -15,7 +15,7 @@ from msa.client import (
 from msa.metrics import BREAKER_STATE, CLIENT_REJECTED
 from msa.resilience import CLOSED, HALF_OPEN, OPEN, CircuitBreaker, RetryBudget
 from msa.system import Edge
-from msa.transport.fake import FakeTransport, answer
+from msa.tools.fake_transport import FakeTransport, answer
 
 
 class Clock:

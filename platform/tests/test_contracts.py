@@ -10,10 +10,10 @@ from typing import Any
 from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict
 
-from msa import contracts
-from msa.contract_diff import openapi_breaks, schema_breaks
 from msa.events import Event
 from msa.system import load_system, parse_system
+from msa.tools import contracts
+from msa.tools.contract_diff import openapi_breaks, schema_breaks
 
 ROOT = Path(__file__).resolve().parents[2]
 

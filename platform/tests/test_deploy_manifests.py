@@ -23,9 +23,9 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from msa.deploy import RenderOptions, policy, render_tree, write_tree
-from msa.deploy.layout import PROD_COMPONENTS
 from msa.system import System, load_system
+from msa.tools.deploy import RenderOptions, policy, render_tree, write_tree
+from msa.tools.deploy.layout import PROD_COMPONENTS
 
 ROOT = Path(__file__).parents[2]
 KUBERNETES_VERSION = "1.33.0"
@@ -200,7 +200,7 @@ def test_kubectl_kustomize_builds_each_overlay(system, tmp_path, env):
 def run_msa(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     import sys
 
-    return subprocess.run([sys.executable, "-m", "msa.cli", *args], cwd=cwd,
+    return subprocess.run([sys.executable, "-m", "msa.tools.cli", *args], cwd=cwd,
                           capture_output=True, text=True, timeout=120)
 
 
@@ -242,7 +242,7 @@ def test_render_replaces_the_output_folder_whole(tmp_path):
 
 
 def test_msa_docs_finds_and_removes_a_file_the_render_no_longer_makes(tmp_path):
-    from msa import docs
+    from msa.tools import docs
 
     for name in ("system.toml", "README.md"):
         shutil.copy(ROOT / name, tmp_path / name)
@@ -262,8 +262,8 @@ def _by_kind(objects: list[dict[str, Any]], kind: str) -> dict[str, dict[str, An
 
 def test_nats_has_a_user_per_service_with_its_declared_permissions_and_no_password(system,
                                                                                   tmp_path):
-    from msa.deploy.stores import NATS_LOGINS, password_variable
     from msa.nats_auth import nats_users, server_authorization, service_permissions
+    from msa.tools.deploy.stores import NATS_LOGINS, password_variable
 
     objects = prod_objects(system)
     config = _by_kind(objects, "ConfigMap")["nats-config"]["data"]["nats.conf"]
@@ -295,8 +295,8 @@ def test_nats_has_a_user_per_service_with_its_declared_permissions_and_no_passwo
 
 
 def test_each_service_on_nats_reads_its_own_password_where_the_platform_looks(system):
-    from msa.deploy.workloads import DATA_DIR, nats_secret
     from msa.nats_auth import password_file, uses_nats
+    from msa.tools.deploy.workloads import DATA_DIR, nats_secret
 
     deployments = _by_kind(prod_objects(system), "Deployment")
     for name in system.services:
@@ -314,8 +314,8 @@ def test_each_service_on_nats_reads_its_own_password_where_the_platform_looks(sy
 
 
 def test_nats_secrets_are_made_fresh_and_validate(system):
-    from msa.deploy.stores import NATS_LOGINS, nats_secrets
     from msa.nats_auth import nats_users
+    from msa.tools.deploy.stores import NATS_LOGINS, nats_secrets
 
     first, second = nats_secrets(system, "shop"), nats_secrets(system, "shop")
     assert validation_errors(first) == []

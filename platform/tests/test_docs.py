@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from msa import docs
 from msa.errors import ConfigError
 from msa.system import load_system
+from msa.tools import docs
 
 ROOT = Path(__file__).parents[2]
 

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from msa.db import asyncpg_url, create_engine
 from msa.logs import JsonFormatter, configure_logging
 from msa.problems import install_problem_handlers
-from msa.runner.processes import open_log
+from msa.tools.runner.processes import open_log
 
 EMAIL = "jane.doe@example.com"
 JWT = "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiIxMjMifQ.c2lnbmF0dXJlLWJ5dGVz"

@@ -9,7 +9,6 @@ import pytest
 from sqlalchemy import func, select
 
 from msa import dlq
-from msa.apptest import run_app
 from msa.errors import ConfigError
 from msa.events import Event
 from msa.messaging import Delivery, emit, subscribe
@@ -17,6 +16,7 @@ from msa.service import ServiceDefinition
 from msa.settings import ServiceSettings
 from msa.system import parse_system
 from msa.tables import outbox
+from msa.tools.apptest import run_app
 
 
 class Pinged(Event):

@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 
 from msa.errors import ConfigError
-from msa.monitoring import documents
-from msa.monitoring.dashboards import dashboards
-from msa.monitoring.prometheus import scrape_config, targets_of
-from msa.monitoring.promql import metric_names
-from msa.monitoring.render import to_yaml
-from msa.monitoring.rules import rule_groups
 from msa.system import load_system
+from msa.tools.monitoring import documents
+from msa.tools.monitoring.dashboards import dashboards
+from msa.tools.monitoring.prometheus import scrape_config, targets_of
+from msa.tools.monitoring.promql import metric_names
+from msa.tools.monitoring.render import to_yaml
+from msa.tools.monitoring.rules import rule_groups
 
 ROOT = Path(__file__).parents[2]
 SYSTEM = load_system(ROOT / "system.toml")

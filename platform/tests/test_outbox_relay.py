@@ -20,14 +20,15 @@ from nats.js import JetStreamContext
 from sqlalchemy import func, select
 
 from msa import db
-from msa.apptest import run_app
 from msa.events import Event, stream_name
 from msa.messaging import Broker, Delivery, emit, outbox, subscribe
-from msa.service import Runtime, ServiceDefinition
+from msa.runtime import Runtime
+from msa.service import ServiceDefinition
 from msa.settings import ServiceSettings
 from msa.system import System, parse_system
 from msa.tables import inbox
 from msa.tables import outbox as outbox_table
+from msa.tools.apptest import run_app
 
 LONG_POLL = 60.0  # far longer than any bound below: only a NOTIFY can wake the relay in time
 

@@ -17,9 +17,9 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
-from msa.apptest import serve_in_process
-from msa.chaos.proxy import ProxyHub
-from msa.testing import PostgresForTests
+from msa.tools.apptest import serve_in_process
+from msa.tools.chaos.proxy import ProxyHub
+from msa.tools.testing import PostgresForTests
 
 READY = {"started": True, "database": True, "migrations": True, "nats": True}
 

@@ -23,15 +23,15 @@ from typing import Any
 import psutil
 import pytest
 
-from msa.runner import Runner, read_state
-from msa.runner.control import stop_system
-from msa.runner.forkserver import ForkServer, ForkServerError
-from msa.runner.launcher import Launcher, fork_server_wanted, shared_env
-from msa.runner.plan import InstanceSpec
-from msa.runner.ports import free_port, port_is_free
-from msa.runner.processes import process_alive
-from msa.runner.state import RunnerState
+from msa.runner_state import RunnerState
 from msa.system import System, load_system
+from msa.tools.runner import Runner, read_state
+from msa.tools.runner.control import stop_system
+from msa.tools.runner.forkserver import ForkServer, ForkServerError
+from msa.tools.runner.launcher import Launcher, fork_server_wanted, shared_env
+from msa.tools.runner.plan import InstanceSpec
+from msa.tools.runner.ports import free_port, port_is_free
+from msa.tools.runner.processes import process_alive
 
 APP = '''
 import os
@@ -215,7 +215,7 @@ def test_a_killed_supervisor_takes_the_fork_server_and_its_children_along(tmp_pa
     system, data = write_project(tmp_path), tmp_path / ".msa"
     script = textwrap.dedent(f"""
         import time
-        from msa.runner import Runner
+        from msa.tools.runner import Runner
         from msa.system import load_system
         Runner(load_system({str(system.path)!r}), data_dir={str(data)!r}, free_ports=True,
                env_overrides={{"PYTHONPATH": {str(tmp_path)!r}}}).start()

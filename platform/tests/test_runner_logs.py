@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from msa.errors import ConfigError
-from msa.runner.logs import Follower, LogFilter, read_merged, select_files
 from msa.system import System, load_system
+from msa.tools.runner.logs import Follower, LogFilter, read_merged, select_files
 
 
 def line(ts: str, msg: str, level: str = "info", **extra: str) -> str:

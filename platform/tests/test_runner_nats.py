@@ -10,8 +10,8 @@ from pathlib import Path
 import nats
 import psutil
 
-from msa.runner.nats import NatsServer
-from msa.runner.ports import free_port, port_is_free
+from msa.tools.runner.nats import NatsServer
+from msa.tools.runner.ports import free_port, port_is_free
 
 
 def _server(tmp_path: Path) -> NatsServer:

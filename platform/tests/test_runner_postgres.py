@@ -11,11 +11,11 @@ from urllib.parse import urlsplit
 import asyncpg
 import pytest
 
-from msa.runner.databases import DatabaseSecrets, provision, service_urls
-from msa.runner.ports import free_port, port_is_free
-from msa.runner.postgres import PostgresServer
-from msa.runner.processes import process_alive
-from msa.testing import PostgresForTests
+from msa.tools.runner.databases import DatabaseSecrets, provision, service_urls
+from msa.tools.runner.ports import free_port, port_is_free
+from msa.tools.runner.postgres import PostgresServer
+from msa.tools.runner.processes import process_alive
+from msa.tools.testing import PostgresForTests
 
 SERVICES = ["orders", "wallet"]
 

@@ -19,11 +19,11 @@ from typing import Any
 import psutil
 import pytest
 
-from msa.runner import read_state
-from msa.runner.ports import free_port, port_is_free
-from msa.runner.seeding import load_seed, run_seed
 from msa.system import load_system
-from msa.testing import SystemFactory
+from msa.tools.runner import read_state
+from msa.tools.runner.ports import free_port, port_is_free
+from msa.tools.runner.seeding import load_seed, run_seed
+from msa.tools.testing import SystemFactory
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -89,7 +89,7 @@ def project(tmp_path: Path) -> Iterator[Path]:
 def msa(project: Path, *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("MSA_")}
     return subprocess.run(
-        [sys.executable, "-m", "msa.cli", "--system", str(project / "system.toml"), *args],
+        [sys.executable, "-m", "msa.tools.cli", "--system", str(project / "system.toml"), *args],
         capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, timeout=timeout,
         cwd=project)
 

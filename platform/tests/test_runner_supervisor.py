@@ -17,13 +17,13 @@ import psutil
 import pytest
 
 from msa.errors import MsaError
-from msa.runner import Runner, RunnerState, read_state
-from msa.runner.control import stop_system
-from msa.runner.instances import backoff_delay
-from msa.runner.ports import free_port, port_is_free
-from msa.runner.processes import process_alive
 from msa.system import System, load_system
-from msa.testing import SystemFactory, fake_service_command
+from msa.tools.runner import Runner, RunnerState, read_state
+from msa.tools.runner.control import stop_system
+from msa.tools.runner.instances import backoff_delay
+from msa.tools.runner.ports import free_port, port_is_free
+from msa.tools.runner.processes import process_alive
+from msa.tools.testing import SystemFactory, fake_service_command
 
 SYSTEM_TOML = """
 [system]
@@ -210,9 +210,9 @@ def test_a_killed_supervisor_takes_its_services_along_and_down_stops_the_rest(
     system, data = write_system(tmp_path), tmp_path / ".msa"
     script = (
         "import time\n"
-        "from msa.runner import Runner\n"
+        "from msa.tools.runner import Runner\n"
         "from msa.system import load_system\n"
-        "from msa.testing import fake_service_command\n"
+        "from msa.tools.testing import fake_service_command\n"
         f"Runner(load_system({str(system.path)!r}), data_dir={str(data)!r}, free_ports=True,\n"
         "       command=fake_service_command).start()\n"
         "print('ready', flush=True)\n"

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from msa.runner.ports import free_port
+from msa.tools.runner.ports import free_port
 
 ROOT = Path(__file__).parents[2]
 

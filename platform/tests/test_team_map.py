@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from msa.cli import main
 from msa.system import load_system, parse_system
-from msa.team_map import Crossing, crossings, diagram
+from msa.tools.cli import main
+from msa.tools.team_map import Crossing, crossings, diagram
 
 ROOT = Path(__file__).resolve().parents[2]
 

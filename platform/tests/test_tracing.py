@@ -17,12 +17,13 @@ from fastapi import APIRouter, Depends, Request
 from sqlalchemy import text
 
 from msa import tracing
-from msa.apptest import run_app
 from msa.deadline import DEADLINE_HEADER
 from msa.logs import JsonFormatter
-from msa.service import Colocation, Runtime, ServiceDefinition, get_runtime
+from msa.runtime import Colocation, Runtime, get_runtime
+from msa.service import ServiceDefinition
 from msa.settings import ServiceSettings
 from msa.system import parse_system
+from msa.tools.apptest import run_app
 from msa.transport import OutgoingRequest
 
 SYSTEM = parse_system("""

@@ -25,9 +25,9 @@ import pytest
 
 from bookstore.seed import seed
 from msa.checks import SystemAccess
-from msa.runner import Runner
 from msa.service_auth import operator_credentials
 from msa.system import load_system
+from msa.tools.runner import Runner
 from tests.shop import PASSWORD, TEST_ENV, new_isbn
 
 T = TypeVar("T")

@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 _EXPORTS: dict[str, tuple[str, str]] = {
     # the service and its running parts
     "ServiceDefinition": ("msa.service", "ServiceDefinition"),
-    "Runtime": ("msa.service", "Runtime"),
-    "get_runtime": ("msa.service", "get_runtime"),
-    "Colocation": ("msa.service", "Colocation"),
+    "Runtime": ("msa.runtime", "Runtime"),
+    "get_runtime": ("msa.runtime", "get_runtime"),
+    "Colocation": ("msa.runtime", "Colocation"),
     "ServiceSettings": ("msa.settings", "ServiceSettings"),
     "load_settings": ("msa.settings", "load_settings"),
     "System": ("msa.system", "System"),
@@ -88,14 +88,14 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "SystemAccess": ("msa.checks", "SystemAccess"),
     "CheckResult": ("msa.checks", "CheckResult"),
     "CheckSuite": ("msa.checks", "CheckSuite"),
-    "Answer": ("msa.chaos.workload", "Answer"),
-    "WorkloadContext": ("msa.chaos.workload", "WorkloadContext"),
-    "Outcome": ("msa.chaos.record", "Outcome"),
+    "Answer": ("msa.tools.chaos.workload", "Answer"),
+    "WorkloadContext": ("msa.tools.chaos.workload", "WorkloadContext"),
+    "Outcome": ("msa.tools.chaos.record", "Outcome"),
     # operations: what an operator's console reads and does (the system's state,
     # dead letters, streams, the operator's credentials)
     "load_suite": ("msa.checks", "load_suite"),
-    "RunnerState": ("msa.runner.state", "RunnerState"),
-    "read_state": ("msa.runner.state", "read_state"),
+    "RunnerState": ("msa.runner_state", "RunnerState"),
+    "read_state": ("msa.runner_state", "read_state"),
     "MONOLITH_PREFIX": ("msa.serve", "MONOLITH_PREFIX"),
     "key_folder": ("msa.service_auth", "key_folder"),
     "load_credentials": ("msa.service_auth", "load_credentials"),
@@ -194,8 +194,6 @@ if TYPE_CHECKING:  # the same names, for type checkers (a test keeps both lists 
         key_directory,
     )
     from msa.call_errors import RemoteProblem, ServiceCallError, ServiceTimeout, ServiceUnavailable
-    from msa.chaos.record import Outcome
-    from msa.chaos.workload import Answer, WorkloadContext
     from msa.checks import CheckResult, CheckSuite, SystemAccess, load_suite
     from msa.db import autocommit, create_engine, driver, run_alembic_env, snapshot
     from msa.dlq import list_dead_letters
@@ -217,17 +215,20 @@ if TYPE_CHECKING:  # the same names, for type checkers (a test keeps both lists 
         Unauthorized,
     )
     from msa.problems import Conflict, NotFound, Problem, Unavailable, Unprocessable
-    from msa.runner.state import RunnerState, read_state
+    from msa.runner_state import RunnerState, read_state
+    from msa.runtime import Colocation, Runtime, get_runtime
     from msa.sagas import SagaContext, SagaDefinition, SagaRefused, Step
     from msa.sagas.api import saga_detail
     from msa.serve import MONOLITH_PREFIX
-    from msa.service import Colocation, Runtime, ServiceDefinition, get_runtime
+    from msa.service import ServiceDefinition
     from msa.service_auth import OPERATOR, key_folder, load_credentials, operator_credentials
     from msa.service_guard import OperatorOnly
     from msa.settings import ServiceSettings, load_settings
     from msa.streams import stream_reports
     from msa.system import System, load_system
     from msa.tables import inbox as inbox_table
+    from msa.tools.chaos.record import Outcome
+    from msa.tools.chaos.workload import Answer, WorkloadContext
 
 
 def __getattr__(name: str) -> Any:

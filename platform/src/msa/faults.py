@@ -31,9 +31,12 @@ class InjectedFault(RuntimeError):
     """Raised at a `fail:` point."""
 
 
-BREAKS = ("break:inbox-dedupe", "break:compensation")
+INBOX_DEDUPE_OFF = "break:inbox-dedupe"
+COMPENSATION_OFF = "break:compensation"
+BREAKS = (INBOX_DEDUPE_OFF, COMPENSATION_OFF)
 """Deliberately broken builds, to prove the checkers notice: no inbox dedupe; sagas
-that skip their compensations."""
+that skip their compensations. The code they break asks `broken(name)`."""
+_broken: set[str] = set()
 
 
 def arm(spec: str, env: str) -> None:
@@ -46,22 +49,16 @@ def arm(spec: str, env: str) -> None:
     for item in spec.split(","):
         name, _, nth = item.strip().partition("@")
         if name in BREAKS:
-            _break(name)
+            _broken.add(name)
+            _log.warning("deliberately broken build: %s", name)
         elif name:
             _armed[name] = int(nth or 1)
             _hits.pop(name, None)  # counted afresh from now
 
 
-def _break(name: str) -> None:
-    if name == "break:inbox-dedupe":
-        from msa.messaging import inbox
-
-        inbox.DEDUPE = False
-    elif name == "break:compensation":
-        from msa.sagas import engine
-
-        engine.SKIP_COMPENSATION = True
-    _log.warning("deliberately broken build: %s", name)
+def broken(name: str) -> bool:
+    """Whether this process runs the deliberately broken build `name` (one of BREAKS)."""
+    return name in _broken
 
 
 def disarm() -> None:

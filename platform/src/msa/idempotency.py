@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from msa import faults
 from msa.db import driver
 from msa.problems import PROBLEM_JSON, Problem
-from msa.service import Runtime
+from msa.runtime import Runtime
 from msa.tables import idempotency
 
 MAX_KEY_LENGTH = 200

@@ -3,9 +3,9 @@
 Metrics carry a `service` label so that a monolith (many services in one
 process) exports the same series as separate processes do. What they cover:
 RED per route (`ObservedApp`) and per outbound call (`msa.client`), sagas
-(`msa.sagas`), messaging and the database pool (`msa.monitoring.gauges`),
+(`msa.sagas`), messaging and the database pool (`msa.gauges`),
 circuit breakers and build info. Services add business counters with
-`business_counter`. The alert rules and dashboards in `msa.monitoring` use
+`business_counter`. The alert rules and dashboards in `msa.tools.monitoring` use
 exactly these names; a test checks that they exist.
 """
 

@@ -54,7 +54,7 @@ def build_monolith() -> tuple[Any, Any]:
     from starlette.routing import Mount, Route
 
     from msa.metrics_access import operator_metrics
-    from msa.service import Colocation
+    from msa.runtime import Colocation
     from msa.settings import load_settings
     from msa.system import load_system
 

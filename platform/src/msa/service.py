@@ -23,145 +23,33 @@ import contextlib
 import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from msa import db, tracing
-from msa.client import ServiceClient
+from msa import db, faults, nats_auth, tracing
 from msa.deadline import DeadlineGuard
 from msa.errors import ConfigError
+from msa.gauges import start_gauges
 from msa.logs import ActingUser
+from msa.messaging import Broker, Subscription, start_messaging
+from msa.messaging.api import router as outbox_router
+from msa.messaging.outbox import declare_publishes
 from msa.metrics import ObservedApp, build_info, metrics_response
+from msa.metrics_access import operator_metrics
 from msa.problems import PROBLEM_RESPONSES, install_problem_handlers, problem_response
-from msa.service_auth import ServiceTokenAuth
+from msa.runtime import BackgroundTask, Colocation, Runtime, StartupHook
+from msa.sagas import SagaDefinition, SagaEngine
+from msa.sagas.api import router as saga_router
 from msa.service_guard import OperatorOnly, ServiceAuth, ServiceGuard
 from msa.settings import ServiceSettings, load_settings
 from msa.sqltrace import instrument_engine
 from msa.storable_text import StorableText
 from msa.system import System, load_system
-from msa.tasks import CLOSE_TIMEOUT, stop_tasks
-
-if TYPE_CHECKING:
-    from msa.messaging import Broker, Subscription
-    from msa.sagas import SagaDefinition, SagaEngine
 
 _log = logging.getLogger("msa.service")
-
-StartupHook = Callable[["Runtime"], Awaitable[None]]
-BackgroundTask = Callable[["Runtime"], Awaitable[None]]
-
-
-@dataclass
-class Colocation:
-    """Services running in this process (monolith mode): name → ASGI app."""
-
-    apps: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class Runtime:
-    """Everything a running service holds: settings, database, broker, clients."""
-
-    definition: ServiceDefinition
-    settings: ServiceSettings
-    system: System
-    colocation: Colocation | None = None
-    engine: AsyncEngine | None = None
-    broker: Broker | None = None
-    sagas: SagaEngine | None = None
-    auth: ServiceAuth | None = None  # this service's credentials and who may call it
-    migrated: bool = False
-    started: bool = False
-    state: dict[str, Any] = field(default_factory=dict)  # the service's own long-lived objects
-    _clients: dict[str, ServiceClient] = field(default_factory=dict)
-    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
-
-    @property
-    def name(self) -> str:
-        return self.definition.name
-
-    @property
-    def db(self) -> AsyncEngine:
-        if self.engine is None:
-            raise RuntimeError(f"service {self.name!r} has no database")
-        return self.engine
-
-    def client(self, target: str) -> ServiceClient:
-        """The one client this process uses to call `target`."""
-        existing = self._clients.get(target)
-        if existing is not None:
-            return existing
-        me = self.system.service(self.name)
-        callee = self.system.service(target)
-        if self.colocation and target in self.colocation.apps:
-            from msa.transport.inprocess import InProcessTransport
-
-            transport = InProcessTransport(self.colocation.apps[target], target)
-            client = ServiceClient(self.name, target, [f"http://{target}"],
-                                   edge=me.edge(target), transport=transport,
-                                   auth=self._auth(target))
-        else:
-            urls = self.settings.addresses.get(target) or [
-                f"http://127.0.0.1:{port}" for port in callee.ports
-            ]
-            client = ServiceClient(self.name, target, urls, edge=me.edge(target),
-                                   auth=self._auth(target))
-        self._clients[target] = client
-        return client
-
-    def _auth(self, target: str) -> ServiceTokenAuth | None:
-        return None if self.auth is None else ServiceTokenAuth(self.auth.credentials, target)
-
-    def spawn(self, name: str, work: Callable[[], Awaitable[None]]) -> None:
-        """Run `work` in the background for the life of the service, restarting it on error."""
-
-        async def forever() -> None:
-            delay = 0.2
-            while True:
-                try:
-                    await work()
-                    return
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    _log.exception("background task %s failed; restarting in %.1fs", name, delay)
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 5.0)
-
-        self._tasks.append(asyncio.create_task(forever(), name=f"{self.name}:{name}"))
-
-    async def readiness(self) -> dict[str, bool]:
-        checks: dict[str, bool] = {"started": self.started}
-        if self.engine is not None:
-            checks["database"] = await db.ping(self.engine)
-            checks["migrations"] = self.migrated
-        if self.broker is not None:
-            checks["nats"] = self.broker.connected
-        return checks
-
-    async def close(self) -> None:
-        stuck = await stop_tasks(self._tasks, CLOSE_TIMEOUT)
-        for task in self._tasks:
-            if task.done() and not task.cancelled():
-                task.exception()  # retrieved: it was logged where it happened
-        for task in stuck:
-            _log.error("background task %s did not stop within %gs of its cancellation",
-                       task.get_name(), CLOSE_TIMEOUT)
-        self._tasks.clear()
-        if self.sagas is not None:
-            await self.sagas.close()
-        for client in self._clients.values():
-            await client.aclose()
-        self._clients.clear()
-        if self.broker is not None:
-            await self.broker.close()
-        if self.engine is not None:
-            await self.engine.dispose()
 
 
 class ServiceDefinition:
@@ -232,12 +120,8 @@ class ServiceDefinition:
         for router in self.routers:
             app.include_router(router, responses=PROBLEM_RESPONSES)
         if spec.publishes and spec.database:
-            from msa.messaging.api import router as outbox_router
-
             app.include_router(outbox_router, responses=PROBLEM_RESPONSES)
         if self.sagas:
-            from msa.sagas.api import router as saga_router
-
             app.include_router(saga_router, responses=PROBLEM_RESPONSES)
         _add_operational_routes(app, runtime)
         tracing.setup(self.name, version=settings.version, instance=settings.instance_name,
@@ -267,15 +151,10 @@ class ServiceDefinition:
                 application_name=settings.instance_name,
             )
             instrument_engine(runtime.engine, self.name)
-            from msa.messaging.outbox import declare_publishes
-
             declare_publishes(runtime.engine, self.name, spec.publishes)
             await _retry("database", lambda: db.migrate(runtime.db, self.migrations))
             runtime.migrated = True
         if spec.publishes or spec.consumes:
-            from msa import nats_auth
-            from msa.messaging import Broker
-
             login = nats_auth.credentials(settings.data_dir, self.name)
             runtime.broker = Broker(settings.nats_url, settings.instance_name, login)
             await _retry("nats", runtime.broker.connect)
@@ -284,31 +163,17 @@ class ServiceDefinition:
         for hook in self.on_startup:
             await hook(runtime)
         if runtime.broker is not None and spec.database:
-            from msa.messaging import start_messaging
-
             start_messaging(runtime, self.consumers)
         if self.sagas and runtime.engine is not None:
-            from msa.sagas import SagaEngine
-
             runtime.sagas = SagaEngine(runtime, self.sagas)
             runtime.spawn("saga-recovery", runtime.sagas.recover_forever)
         for task in self.background:
             runtime.spawn(getattr(task, "__name__", "task"), functools.partial(task, runtime))
-        from msa.monitoring.gauges import start_gauges
-
         start_gauges(runtime)
         if settings.faults:
-            from msa import faults
-
             faults.arm(settings.faults, settings.env)
         runtime.started = True
         _log.info("service started", extra={"port": settings.port})
-
-
-async def get_runtime(request: Request) -> Runtime:
-    """FastAPI dependency: the runtime of the service handling `request`."""
-    runtime: Runtime = request.app.state.runtime
-    return runtime
 
 
 def _add_operational_routes(app: FastAPI, runtime: Runtime) -> None:
@@ -326,8 +191,6 @@ def _add_operational_routes(app: FastAPI, runtime: Runtime) -> None:
                                 checks=checks)
 
     if runtime.definition.public:  # the public port: metrics for the operator's scraper only
-        from msa.metrics_access import operator_metrics
-
         app.add_route("/metrics", operator_metrics(
             runtime.settings.data_dir, production=runtime.settings.env == "production"),
             include_in_schema=False)
@@ -340,8 +203,6 @@ def _add_operational_routes(app: FastAPI, runtime: Runtime) -> None:
 
 def _add_fault_routes(app: FastAPI, runtime: Runtime) -> None:
     """Test-only: arm crash points at run time (never mounted in production)."""
-    from msa import faults
-
     @app.post("/internal/faults", include_in_schema=False, dependencies=[OperatorOnly])
     async def arm_faults(request: Request) -> dict[str, Any]:
         body = await request.json()

@@ -46,7 +46,7 @@ from msa.service_auth import (
 )
 
 if TYPE_CHECKING:
-    from msa.service import Runtime
+    from msa.runtime import Runtime
     from msa.system import System
 
 EXEMPT = frozenset({"/healthz", "/readyz", "/metrics"})

@@ -150,7 +150,7 @@ class SystemInfo(_Strict):
     checks: str | None = None
     seed: str | None = None
     workload: str | None = Field(default=None, description=(
-        "`package.module:NAME` of the workload `msa chaos` drives (msa.chaos.workload)"))
+        "`package.module:NAME` of the workload `msa chaos` drives (msa.tools.chaos.workload)"))
     admin: str | None = Field(default=None, description=(
         "`package.module:function` that `msa admin create` calls as "
         "`await function(database_url, email, password)`; the service whose package "

@@ -11,7 +11,7 @@ from msa.messaging.inbox import Delivery, Subscription, run_consumer, subscribe
 from msa.messaging.outbox import emit, republish, run_relay
 
 if TYPE_CHECKING:
-    from msa.service import Runtime
+    from msa.runtime import Runtime
 
 __all__ = [
     "Broker", "Delivery", "Subscription", "emit", "republish", "start_messaging", "subscribe",

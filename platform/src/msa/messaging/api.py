@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import func, select
 
 from msa.messaging.outbox import outbox_lag, republish
-from msa.service import Runtime, get_runtime
+from msa.runtime import Runtime, get_runtime
 from msa.service_guard import OperatorOnly
 from msa.tables import outbox
 

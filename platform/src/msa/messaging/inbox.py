@@ -30,12 +30,9 @@ from msa.metrics import DEAD_LETTERS
 from msa.tracing import consumer_span
 
 if TYPE_CHECKING:
-    from msa.service import Runtime
+    from msa.runtime import Runtime
 
 _log = logging.getLogger("msa.inbox")
-
-# Test-only switch: turn the inbox dedupe off to prove the checkers notice.
-DEDUPE = True
 
 
 @dataclass(frozen=True)
@@ -140,7 +137,7 @@ async def _handle(runtime: Runtime, sub: Subscription, consumer: str, msg: Msg) 
 async def _first_time(conn: AsyncConnection, consumer: str, event_id: uuid.UUID,
                       event_type: str) -> bool:
     inserted = await (await driver(conn)).fetchval(_RECORD, consumer, event_id, event_type)
-    return bool(inserted) or not DEDUPE
+    return bool(inserted) or faults.broken(faults.INBOX_DEDUPE_OFF)
 
 
 _RECORD = (

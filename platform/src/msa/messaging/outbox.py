@@ -35,7 +35,7 @@ from msa.tables import outbox
 from msa.tracing import inject_headers, producer_span
 
 if TYPE_CHECKING:
-    from msa.service import Runtime
+    from msa.runtime import Runtime
 
 _log = logging.getLogger("msa.outbox")
 RELAY_LOCK = 0x6D73_6131  # "msa1"

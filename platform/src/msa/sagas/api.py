@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from msa.db import snapshot
 from msa.problems import Conflict, NotFound
+from msa.runtime import Runtime, get_runtime
 from msa.sagas.engine import ACTIVE
-from msa.service import Runtime, get_runtime
 from msa.service_guard import OperatorOnly
 from msa.tables import saga, saga_step
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 if TYPE_CHECKING:
-    from msa.service import Runtime
+    from msa.runtime import Runtime
 
 
 class StepFailed(Exception):

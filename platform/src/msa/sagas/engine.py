@@ -34,7 +34,7 @@ from msa.tables import saga as saga_table
 from msa.tasks import CLOSE_TIMEOUT, stop_tasks
 
 if TYPE_CHECKING:
-    from msa.service import Runtime
+    from msa.runtime import Runtime
 
 _log = logging.getLogger("msa.sagas")
 ACTIVE = ("running", "compensating")
@@ -42,9 +42,6 @@ TERMINAL = ("completed", "compensated", "failed")
 RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 STARTED_KEPT = 1024  # states of sagas started here and not yet driven (a start rolled back
                      # with its transaction is never driven: its state is dropped in time)
-
-# Test-only switch: skip compensations, to prove the checkers notice.
-SKIP_COMPENSATION = False
 
 SAGA_LEASES_LOST = Counter(
     "msa_saga_leases_lost_total",
@@ -252,7 +249,7 @@ class SagaEngine:
             return state
         step = definition.steps[state.step]
         started = time.monotonic()
-        if step.compensation is None or SKIP_COMPENSATION:
+        if step.compensation is None or faults.broken(faults.COMPENSATION_OFF):
             await self._save(None, _moved(state, step=state.step - 1))
             state.step -= 1
             return state

@@ -5,8 +5,8 @@ import uuid
 import pytest
 from sqlalchemy import select
 
-from msa.apptest import serve_in_process
 from msa.tables import outbox
+from msa.tools.apptest import serve_in_process
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@
 from catalog import handlers
 from catalog.domain import book_id_for
 from catalog.seed import SEED_COUNT, seed_books
-from msa.apptest import serve_in_process
+from msa.tools.apptest import serve_in_process
 
 
 async def test_a_fresh_catalog_holds_the_seed_and_announced_each_book_once(catalog, events):

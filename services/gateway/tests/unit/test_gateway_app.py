@@ -17,7 +17,8 @@ import pytest
 from fastapi import APIRouter, FastAPI, Request
 
 from gateway.app import create_app
-from msa.service import Colocation, ServiceDefinition
+from msa.runtime import Colocation
+from msa.service import ServiceDefinition
 from msa.settings import ServiceSettings
 from msa.system import parse_system
 

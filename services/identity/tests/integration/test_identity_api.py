@@ -11,10 +11,10 @@ import pytest
 
 from identity.contracts import AUDIENCE, ISSUER
 from identity.handlers import create_admin
-from msa.apptest import caller_auth, serve_in_process
 from msa.auth import TokenVerifier
 from msa.errors import ConfigError
-from msa.testing import PostgresForTests
+from msa.tools.apptest import caller_auth, serve_in_process
+from msa.tools.testing import PostgresForTests
 
 PASSWORD = "correct horse 7"
 

@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from msa.apptest import serve_in_process
-from msa.testing import PostgresForTests
+from msa.tools.apptest import serve_in_process
+from msa.tools.testing import PostgresForTests
 
 PASSWORD = "correct horse 7"
 

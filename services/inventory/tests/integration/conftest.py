@@ -6,9 +6,9 @@ import uuid
 import pytest
 
 from inventory import handlers
-from msa.apptest import serve_in_process
-from msa.runner.nats import NatsServer
-from msa.runner.ports import free_port
+from msa.tools.apptest import serve_in_process
+from msa.tools.runner.nats import NatsServer
+from msa.tools.runner.ports import free_port
 
 ADMIN = {"X-User-Id": str(uuid.uuid4()), "X-User-Role": "admin"}
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from msa.apptest import serve_in_process
+from msa.tools.apptest import serve_in_process
 
 
 @pytest.fixture(scope="module")

@@ -10,12 +10,12 @@ from typing import Any
 import httpx
 import pytest
 
-from msa.apptest import serve_in_process
+from msa import faults
 from msa.events import Event
 from msa.messaging import Broker
-from msa.messaging import inbox as platform_inbox
 from msa.system import load_system
-from msa.testing import PostgresForTests
+from msa.tools.apptest import serve_in_process
+from msa.tools.testing import PostgresForTests
 from orders.contracts import OrderCancelled, OrderConfirmed, OrderLine
 
 
@@ -110,7 +110,7 @@ async def test_the_same_event_twice_is_still_one_message(
 async def test_with_the_inbox_switched_off_the_audit_shows_the_duplicate(
         notifications: httpx.AsyncClient, orders: Broker,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(platform_inbox, "DEDUPE", False)
+    monkeypatch.setattr(faults, "_broken", {faults.INBOX_DEDUPE_OFF})
     user = uuid.uuid4()
     event_id = await publish(orders, confirmed(user))
     await publish(orders, confirmed(user), event_id, msg_id=uuid.uuid4().hex)

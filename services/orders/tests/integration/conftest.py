@@ -16,11 +16,11 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from msa.apptest import run_app
+from msa.runtime import Colocation
 from msa.serve import load_factory
-from msa.service import Colocation
 from msa.settings import ServiceSettings
 from msa.system import load_system
+from msa.tools.apptest import run_app
 
 CALLEES = ("catalog", "inventory", "wallet", "ledger")
 ADMIN = {"X-User-Id": str(uuid.uuid4()), "X-User-Role": "admin"}

@@ -13,9 +13,9 @@ import httpx
 import nats
 import pytest
 
-from msa.apptest import serve_in_process
 from msa.messaging import Broker
-from msa.testing import PostgresForTests
+from msa.tools.apptest import serve_in_process
+from msa.tools.testing import PostgresForTests
 from orders.contracts import OrderConfirmed, OrderLine
 from reviews.contracts import RatingChanged
 

@@ -4,7 +4,7 @@ import uuid
 
 import pytest
 
-from msa.apptest import serve_in_process
+from msa.tools.apptest import serve_in_process
 
 
 @pytest.fixture(scope="module")
