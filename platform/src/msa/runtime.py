@@ -18,7 +18,7 @@ from msa.client import ServiceClient
 from msa.service_auth import ServiceTokenAuth
 from msa.settings import ServiceSettings
 from msa.system import System
-from msa.tasks import CLOSE_TIMEOUT, stop_tasks
+from msa.tasks import stop_tasks
 
 if TYPE_CHECKING:
     from msa.messaging import Broker
@@ -121,13 +121,7 @@ class Runtime:
         return checks
 
     async def close(self) -> None:
-        stuck = await stop_tasks(self._tasks, CLOSE_TIMEOUT)
-        for task in self._tasks:
-            if task.done() and not task.cancelled():
-                task.exception()  # retrieved: it was logged where it happened
-        for task in stuck:
-            _log.error("background task %s did not stop within %gs of its cancellation",
-                       task.get_name(), CLOSE_TIMEOUT)
+        await stop_tasks(self._tasks)
         self._tasks.clear()
         if self.sagas is not None:
             await self.sagas.close()

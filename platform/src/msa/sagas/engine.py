@@ -31,7 +31,7 @@ from msa.metrics import (
 from msa.sagas.definition import SagaContext, SagaDefinition, Step, StepFailed
 from msa.sagas.group_commit import GroupCommit, Save
 from msa.tables import saga as saga_table
-from msa.tasks import CLOSE_TIMEOUT, stop_tasks
+from msa.tasks import stop_tasks
 
 if TYPE_CHECKING:
     from msa.runtime import Runtime
@@ -376,13 +376,7 @@ class SagaEngine:
                                  outcome).observe(time.monotonic() - started)
 
     async def close(self) -> None:
-        tasks = list(self._tasks.values())
-        for task in await stop_tasks(tasks, CLOSE_TIMEOUT):
-            _log.error("saga task %s did not stop within %gs of its cancellation",
-                       task.get_name(), CLOSE_TIMEOUT)
-        for task in tasks:
-            if task.done() and not task.cancelled():
-                task.exception()  # retrieved: it was logged where it happened
+        await stop_tasks(list(self._tasks.values()))
         await self._group.close()
 
 
