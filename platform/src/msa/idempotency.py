@@ -45,7 +45,7 @@ class MissingIdempotencyKey(Problem):
     title = "Idempotency-Key required"
 
 
-def _require_key(
+async def _require_key(
     idempotency_key: Annotated[
         str | None,
         Header(alias="Idempotency-Key", description="Unique key of this request; repeats "

@@ -52,7 +52,7 @@ _USER = APIKeyHeader(name=USER_HEADER, scheme_name="user", auto_error=False,
                      description="The user the gateway verified (set by the gateway only)")
 
 
-def _principal(
+async def _principal(
     user: Annotated[str | None, Security(_USER)] = None,
     role: Annotated[str | None, Header(alias=ROLE_HEADER, include_in_schema=False)] = None,
 ) -> Principal:
@@ -65,7 +65,9 @@ def _principal(
     return Principal(user_id, role if role in ROLES else "customer")
 
 
-def _admin(principal: Annotated[Principal, Security(_principal, scopes=["admin"])]) -> Principal:
+async def _admin(
+    principal: Annotated[Principal, Security(_principal, scopes=["admin"])],
+) -> Principal:
     if not principal.is_admin:
         raise Forbidden("this operation is for administrators")
     return principal

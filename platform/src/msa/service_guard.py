@@ -190,7 +190,7 @@ def _route_path(scope: Scope) -> str:
     return path[len(root):] if root and path.startswith(root) else path
 
 
-def _operator_only(request: Request) -> None:
+async def _operator_only(request: Request) -> None:
     if request.scope.get(CALLER_KEY) != OPERATOR:
         raise Forbidden("this operation is for operators (the msa command line)")
 

@@ -122,7 +122,7 @@ router.add_api_route("/jwks", public_keys, methods=["GET"])
 internal.add_api_route("/jwks", public_keys, methods=["GET"])
 
 
-def _dev_or_test_only(rt: RuntimeDep) -> None:
+async def _dev_or_test_only(rt: RuntimeDep) -> None:
     if rt.settings.env not in ("dev", "test"):
         raise Forbidden("administrators are created with `msa admin create` in production")
 
