@@ -3,7 +3,11 @@
 A saga is declared once as ordered `Step`s. Remote steps call another service
 with the key `<saga id>:<step>` (compensations `<saga id>:<step>:undo`), so a
 repeat after a crash is harmless. Local steps run in the same transaction that
-records their outcome, so they happen exactly once.
+records their outcome, so they happen exactly once. That is also why a successful
+remote step need not be recorded before the next one starts: its record is written
+with the saga's next write (a local step, a failure, a retry, the end), and a
+driver resuming from the last recorded step repeats it with the same key and gets
+the participant's stored answer.
 
 Participants must make an action and its compensation commute per reference (a
 compensation that arrives first leaves a tombstone that refuses the late action),

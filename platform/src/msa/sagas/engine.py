@@ -29,7 +29,7 @@ from msa.metrics import (
     SAGAS_STARTED,
 )
 from msa.sagas.definition import SagaContext, SagaDefinition, Step, StepFailed
-from msa.sagas.group_commit import GroupCommit, Save
+from msa.sagas.group_commit import GroupCommit, Record, Save
 from msa.tables import saga as saga_table
 from msa.tasks import stop_tasks
 
@@ -60,6 +60,9 @@ class _State:
     error: str | None
     attempts: int
     fence: int
+    # steps done since the last durable write, recorded with the next one (see _advance)
+    unrecorded: tuple[Record, ...] = ()
+    written: float = dataclasses.field(default_factory=time.monotonic)  # last write (monotonic)
 
 
 class _LeaseLost(Exception):
@@ -235,7 +238,8 @@ class SagaEngine:
         if definition.on_completed and state.step + 1 >= len(definition.steps):
             async with self.runtime.db.begin() as conn:
                 return await self._advance(conn, definition, state, step, result, started)
-        return await self._advance(None, definition, state, step, result, started)
+        return await self._advance(None, definition, state, step, result, started,
+                                   defer=self._may_defer(definition, state))
 
     async def _backward(self, definition: SagaDefinition, state: _State) -> _State:
         if state.step < 0:
@@ -250,12 +254,12 @@ class SagaEngine:
         step = definition.steps[state.step]
         started = time.monotonic()
         if step.compensation is None or faults.broken(faults.COMPENSATION_OFF):
-            await self._save(None, _moved(state, step=state.step - 1))
-            state.step -= 1
-            return state
+            skipped = _moved(state, step=state.step - 1)
+            await self._save(None, skipped)
+            return skipped
         ctx = self._context(state, step, undo=True)
         undone = _moved(state, step=state.step - 1, attempts=0)
-        record = (step.name, "compensation", "ok", None)
+        record = _record(step.name, "compensation", "ok", None)
         try:
             if step.local:
                 async with self.runtime.db.begin() as conn:
@@ -272,17 +276,38 @@ class SagaEngine:
         self._observe(definition, step, "compensation", "ok", started)
         return undone
 
+    def _may_defer(self, definition: SagaDefinition, state: _State) -> bool:
+        """Whether a remote step just done may go unrecorded until the saga's next write.
+
+        Recording it is not what makes recovery exact: a driver that resumes the saga
+        from its last recorded step calls the unrecorded steps again with the same
+        idempotency keys, and the participants answer from their records (they did
+        the work once). So the record of a successful remote step that is not the
+        last is written with the next durable write of the saga (the next local
+        step's transaction, a failure, a retry, the end), saving one write per step.
+        Only while the lease has plenty left: each write renews it, and a driver
+        that writes nothing for a third of it writes again.
+        """
+        return (state.step + 1 < len(definition.steps)
+                and time.monotonic() - state.written < definition.lease / 3)
+
     async def _advance(self, conn: AsyncConnection | None, definition: SagaDefinition,
                        state: _State, step: Step, result: dict[str, Any] | None,
-                       started: float) -> _State:
-        """Record the step done and move to the next one, in one statement
-        (within `conn`'s transaction, or on its own when `conn` is None)."""
+                       started: float, defer: bool = False) -> _State:
+        """Record the step done and move to the next one, in one statement (within
+        `conn`'s transaction, or on its own when `conn` is None), or only in memory
+        when `defer` (see `_may_defer`)."""
         data = {**state.data, step.name: result or {}}
         data.pop("_step_started", None)
         done = state.step + 1 >= len(definition.steps)
         advanced = _moved(state, status="completed" if done else "running",
                           step=state.step + 1, data=data, attempts=0)
-        await self._save(conn, advanced, (step.name, "action", "ok", None))
+        record = _record(step.name, "action", "ok", None)
+        if defer:
+            advanced.unrecorded = (*state.unrecorded, record)
+            self._observe(definition, step, "action", "ok", started)
+            return advanced
+        await self._save(conn, advanced, record)
         if done:
             if definition.on_completed:
                 assert conn is not None
@@ -307,7 +332,7 @@ class SagaEngine:
         else:
             # the failed step itself may have taken effect (a late arrival): undo it too
             failed = _moved(state, status="compensating", error=reason, attempts=0)
-        await self._save(None, failed, (step.name, "action", "failed", reason))
+        await self._save(None, failed, _record(step.name, "action", "failed", reason))
         return failed
 
     async def _retry_later(self, state: _State, step: Step, direction: str, reason: str,
@@ -319,8 +344,9 @@ class SagaEngine:
         error = f"retrying {step.name}: {reason}" if direction == "action" else state.error
         # what is written: the error shows why it waits; `state.error` keeps the reason
         # the saga compensates for (the end state's reason)
-        await self._save(None, _moved(state, attempts=attempts, error=error), delay=delay)
-        state.attempts = attempts
+        waiting = _moved(state, attempts=attempts, error=error)
+        await self._save(None, waiting, delay=delay)
+        state.attempts, state.unrecorded, state.written = attempts, (), waiting.written
         await asyncio.sleep(delay)
         return state
 
@@ -335,10 +361,10 @@ class SagaEngine:
                       json.loads(row["data"]), row["error"], row["attempts"], row["fence"])
 
     async def _save(self, conn: AsyncConnection | None, state: _State,
-                    record: tuple[str, str, str, str | None] | None = None,
-                    delay: float = 0.0) -> None:
-        """Write the saga's state, and the step record if given, in ONE statement —
-        only if this driver still holds the saga (owner and fence).
+                    record: Record | None = None, delay: float = 0.0) -> None:
+        """Write the saga's state, with the records of the steps done since the last
+        write and `record` if given, in ONE statement — only if this driver still
+        holds the saga (owner and fence). `state` then has nothing unrecorded.
 
         Inside `conn`'s transaction, or on its own when `conn` is None: then with
         the saves other drivers make at the same moment (`GroupCommit`). Every write
@@ -347,18 +373,20 @@ class SagaEngine:
         `delay` holds a retry back from the recovery loop for that long.
         """
         lease = self.definitions[state.name].lease
+        records = (*state.unrecorded, record) if record is not None else state.unrecorded
         if conn is None:  # on its own: written together with other drivers' saves
             saved = await self._group.save(Save(
                 state.id, state.fence, state.status, state.step, _json(state.data),
-                state.error, state.attempts, delay, lease, record, datetime.now(UTC)))
+                state.error, state.attempts, delay, lease, records))
         else:
-            args = [state.id, self.owner, state.fence, state.status, state.step,
-                    _json(state.data), state.error, state.attempts, delay, lease]
+            args: list[Any] = [state.id, self.owner, state.fence, state.status, state.step,
+                               _json(state.data), state.error, state.attempts, delay, lease]
             statement = _SAVE
-            if record is not None:
+            if records:
                 statement = _SAVE_AND_RECORD
-                args += [*record, datetime.now(UTC)]
+                args += [list(column) for column in zip(*records, strict=True)]
             saved = await (await driver(conn)).fetchval(statement, *args)
+        state.unrecorded, state.written = (), time.monotonic()
         if not saved:
             SAGA_LEASES_LOST.labels(self.runtime.name, state.name).inc()
             _log.warning("saga %s: lease lost (fence %d is no longer %s's); nothing recorded",
@@ -393,6 +421,10 @@ def _reason(exc: Exception) -> str:
     return str(exc)
 
 
+def _record(step: str, direction: str, outcome: str, detail: str | None) -> Record:
+    return (step, direction, outcome, detail, datetime.now(UTC))
+
+
 def _moved(state: _State, **changes: Any) -> _State:
     """`state` with `changes`: what is written next (the old state stays as it was)."""
     return dataclasses.replace(state, **changes)
@@ -421,8 +453,11 @@ _SAVE = f"WITH saved AS ({_UPDATE}) SELECT count(*) = 1 FROM saved"
 _SAVE_AND_RECORD = (
     f"WITH saved AS ({_UPDATE}), recorded AS ("
     "INSERT INTO msa_saga_step (saga_id, step, direction, outcome, detail, driver, fence, "
-    "started_at) SELECT id, $11, $12, $13, $14, $2, $3, $15 FROM saved RETURNING 1) "
-    "SELECT count(*) = 1 FROM recorded"
+    "started_at) SELECT saved.id, r.step, r.direction, r.outcome, r.detail, $2, $3, r.at "
+    "FROM saved, unnest($11::text[], $12::text[], $13::text[], $14::text[], "
+    "$15::timestamptz[]) WITH ORDINALITY AS r(step, direction, outcome, detail, at, n) "
+    "ORDER BY r.n RETURNING 1) "
+    "SELECT count(*) = 1 FROM saved"
 )
 
 

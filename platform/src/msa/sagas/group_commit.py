@@ -20,10 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from msa.db import autocommit
 
+Record = tuple[str, str, str, str | None, datetime]
+"""A step's record: step, direction, outcome, detail, when."""
+
 
 @dataclass(frozen=True)
 class Save:
-    """One saga's next state, and the record of the step that led to it (if any)."""
+    """One saga's next state, and the records of the steps that led to it (if any)."""
 
     saga_id: uuid.UUID
     fence: int
@@ -34,8 +37,7 @@ class Save:
     attempts: int
     delay: float  # seconds the recovery loop leaves it alone
     lease: float  # seconds this driver holds it from now
-    record: tuple[str, str, str, str | None] | None  # step, direction, outcome, detail
-    recorded_at: datetime
+    records: tuple[Record, ...]
 
 
 class GroupCommit:
@@ -85,7 +87,7 @@ class GroupCommit:
         saves = [save for save, _ in batch]
         self.statements += 1
         self.saves += len(saves)
-        records = [save.record or (None, None, None, None) for save in saves]
+        records = [(s.saga_id, *record) for s in saves for record in s.records]
         async with autocommit(self._engine) as raw:
             rows = await raw.fetch(
                 _SAVE_ALL, self._owner,
@@ -93,18 +95,16 @@ class GroupCommit:
                 [s.status for s in saves], [s.step for s in saves], [s.data for s in saves],
                 [s.error for s in saves], [s.attempts for s in saves],
                 [s.delay for s in saves], [s.lease for s in saves],
-                [r[0] for r in records], [r[1] for r in records], [r[2] for r in records],
-                [r[3] for r in records], [s.recorded_at for s in saves])
+                *([list(column) for column in zip(*records, strict=True)] if records
+                  else [[]] * 6))
         return {row["id"] for row in rows}
 
 
 _SAVE_ALL = """
 WITH v AS (
   SELECT * FROM unnest($2::uuid[], $3::int[], $4::text[], $5::int[], $6::text[], $7::text[],
-                       $8::int[], $9::float8[], $10::float8[], $11::text[], $12::text[],
-                       $13::text[], $14::text[], $15::timestamptz[])
-    AS v(id, fence, status, step, data, error, attempts, delay, lease,
-         r_step, r_direction, r_outcome, r_detail, r_at)
+                       $8::int[], $9::float8[], $10::float8[])
+    AS v(id, fence, status, step, data, error, attempts, delay, lease)
 ), saved AS (
   UPDATE msa_saga s SET status = v.status, step = v.step, data = v.data::jsonb,
          error = v.error, attempts = v.attempts,
@@ -115,8 +115,12 @@ WITH v AS (
 ), recorded AS (
   INSERT INTO msa_saga_step (saga_id, step, direction, outcome, detail, driver, fence,
                              started_at)
-  SELECT v.id, v.r_step, v.r_direction, v.r_outcome, v.r_detail, $1, v.fence, v.r_at
-  FROM v JOIN saved ON saved.id = v.id WHERE v.r_step IS NOT NULL
+  SELECT r.id, r.step, r.direction, r.outcome, r.detail, $1, v.fence, r.at
+  FROM unnest($11::uuid[], $12::text[], $13::text[], $14::text[], $15::text[],
+              $16::timestamptz[]) WITH ORDINALITY AS r(id, step, direction, outcome, detail,
+                                                       at, n)
+  JOIN v ON v.id = r.id JOIN saved ON saved.id = r.id
+  ORDER BY r.n
 )
 SELECT id FROM saved
 """
