@@ -9,6 +9,11 @@ batch different aggregates are published concurrently and each aggregate's rows
 in id order, the next only after the broker acked the one before, so per-aggregate
 order is the commit order even when a publish fails. The outbox stays the source
 of truth: `republish` re-drives a range.
+
+Marking rows published costs a statement per batch; when more commits are already
+waiting, the mark rides with the next batch's fetch (one statement for both). A
+relay that dies in between publishes those rows again: JetStream drops them by
+`Nats-Msg-Id` inside its duplicate window, and past it the consumers' inbox does.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import json
 import logging
 import uuid
 import weakref
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
 import asyncpg
@@ -117,30 +122,58 @@ async def run_relay(runtime: Runtime, port: PublishPort | None = None) -> None:
             await asyncio.sleep(POLL_SECONDS)  # another replica relays; take over if it dies
         await listener.add_listener("msa_outbox", lambda *_: wake.set())
         _log.info("outbox relay leading")
+        unmarked: list[int] = []  # published, marked with the next fetch
         while True:
             # cleared before the drain: a commit during the drain wakes the next round
             wake.clear()
-            fetched, sent = await _drain_once(runtime, listener, port)
-            if fetched < BATCH and sent == fetched:
+            fetched, sent, unmarked = await _drain_once(runtime, listener, port, unmarked,
+                                                        more_waiting=wake.is_set)
+            if fetched < BATCH and sent == fetched and not unmarked:
                 # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a
                 # cancellation that meets a wake, and the relay would never stop
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(POLL_SECONDS):
                         await wake.wait()
     finally:
+        if unmarked:  # stopping: mark what was published (if this fails, it is resent)
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(1):
+                    await listener.execute(_MARK, unmarked)
         await listener.close(timeout=2)
 
 
-async def _drain_once(runtime: Runtime, conn: asyncpg.Connection,
-                      port: PublishPort) -> tuple[int, int]:
-    """Publish one batch; (rows fetched, rows published and marked)."""
-    rows = await conn.fetch(
-        "SELECT id, event_id, event_type, aggregate, payload, headers FROM msa_outbox "
-        "WHERE published_at IS NULL ORDER BY id LIMIT $1",
-        BATCH,
-    )
+_FETCH = (
+    "SELECT id, event_id, event_type, aggregate, payload, headers FROM msa_outbox "
+    "WHERE published_at IS NULL ORDER BY id LIMIT $1"
+)
+_MARK = (
+    "UPDATE msa_outbox SET published_at = now(), attempts = attempts + 1 "
+    "WHERE id = ANY($1::bigint[])"
+)
+# the mark of the batch before and the fetch of the next, in one statement (the fetch
+# sees the table as it was before the mark: the marked rows are left out by id)
+_MARK_AND_FETCH = (
+    "WITH marked AS (UPDATE msa_outbox SET published_at = now(), attempts = attempts + 1 "
+    "WHERE id = ANY($2::bigint[])) "
+    "SELECT id, event_id, event_type, aggregate, payload, headers FROM msa_outbox "
+    "WHERE published_at IS NULL AND id <> ALL($2::bigint[]) ORDER BY id LIMIT $1"
+)
+
+
+async def _drain_once(runtime: Runtime, conn: asyncpg.Connection, port: PublishPort,
+                      unmarked: list[int] | None = None,
+                      more_waiting: Callable[[], bool] = lambda: False,
+                      ) -> tuple[int, int, list[int]]:
+    """Mark `unmarked` and publish one batch: (rows fetched, rows published, rows
+    published but left for the next call to mark). Those are marked here unless
+    `more_waiting()` says more commits wait for the relay (then the next fetch
+    marks them, in the same statement)."""
+    if unmarked:
+        rows = await conn.fetch(_MARK_AND_FETCH, BATCH, unmarked)
+    else:
+        rows = await conn.fetch(_FETCH, BATCH)
     if not rows:
-        return 0, 0
+        return 0, 0, []
     faults.point("relay.before_publish")
     # Aggregates are published concurrently, each one's rows one after another: a
     # row is sent only once the one before it in its aggregate was acked, so a
@@ -156,15 +189,13 @@ async def _drain_once(runtime: Runtime, conn: asyncpg.Connection,
         _log.warning("publish failed for %d aggregate(s), retrying; first: %s",
                      len(failures), failures[0])
     faults.point("relay.after_publish")  # published but not marked: resent, then deduped
+    if done and not failures and (len(rows) == BATCH or more_waiting()):
+        return len(rows), len(done), done
     if done:
-        await conn.execute(
-            "UPDATE msa_outbox SET published_at = now(), attempts = attempts + 1 "
-            "WHERE id = ANY($1::bigint[])",
-            done,
-        )
+        await conn.execute(_MARK, done)
     if failures:
         await asyncio.sleep(0.5)
-    return len(rows), len(done)
+    return len(rows), len(done), []
 
 
 async def _publish_in_order(runtime: Runtime, port: PublishPort, chain: list[Any]
