@@ -17,10 +17,12 @@ from typing import Any
 import asyncpg
 import nats
 import pytest
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
 from nats.js import JetStreamContext
 from sqlalchemy import func, select
 
-from msa import db
+from msa import Conflict, IdempotencyKey, db, get_runtime, run_idempotent
 from msa.events import Event, stream_name
 from msa.messaging import Broker, Delivery, emit, outbox, subscribe
 from msa.runtime import Runtime
@@ -338,3 +340,49 @@ async def test_events_republished_after_the_duplicate_window_are_delivered_and_s
             rows = (await conn.execute(select(func.count()).select_from(inbox)
                                        .where(inbox.c.consumer == durable))).scalar_one()
         assert rows == 3
+
+
+# -- 4. events of an idempotent request are written with its key, in one statement ------
+
+
+def pinging_router(names: Names) -> APIRouter:
+    router = APIRouter()
+
+    @router.post("/internal/pings")
+    async def ping(request: Request, key: IdempotencyKey, body: dict[str, Any],
+                   rt: Runtime = Depends(get_runtime)) -> JSONResponse:
+        async def work(conn: Any) -> dict[str, Any]:
+            for n in body["ns"]:
+                await emit(conn, names.ping(n=n))
+            if body.get("refuse"):
+                raise Conflict("refused after emitting")
+            return {"sent": body["ns"]}
+
+        return await run_idempotent(rt, request, key, body, work, status=201)
+
+    return router
+
+
+async def outbox_ns(runtime: Runtime) -> list[int]:
+    async with runtime.db.connect() as conn:
+        rows = await conn.execute(select(outbox_table.c.payload).order_by(outbox_table.c.id))
+        return [row.payload["n"] for row in rows]
+
+
+async def test_an_idempotent_requests_events_are_written_with_its_key_in_emit_order(
+        msa_postgres, msa_nats, names, monkeypatch):
+    monkeypatch.setattr(outbox, "POLL_SECONDS", LONG_POLL)
+    app = publisher_app(names, msa_postgres, msa_nats, routers=[pinging_router(names)])
+    async with run_app(app) as http:
+        runtime: Runtime = app.state.runtime
+        first = await http.post("/internal/pings", json={"ns": [3, 1, 2]},
+                                headers={"Idempotency-Key": "k1"})
+        assert first.status_code == 201, first.text
+        again = await http.post("/internal/pings", json={"ns": [3, 1, 2]},
+                                headers={"Idempotency-Key": "k1"})
+        assert again.headers["Idempotent-Replayed"] == "true"
+        refused = await http.post("/internal/pings", json={"ns": [9], "refuse": True},
+                                  headers={"Idempotency-Key": "k2"})
+        assert refused.status_code == 409
+        # once, in the order emitted; the refused request's event rolled back with it
+        assert await outbox_ns(runtime) == [3, 1, 2]

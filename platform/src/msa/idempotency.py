@@ -33,6 +33,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from msa import faults
 from msa.db import driver
+from msa.messaging.outbox import (
+    HeldEvent,
+    held_event_columns,
+    held_events_cte,
+    holding_events,
+)
 from msa.problems import PROBLEM_JSON, Problem
 from msa.runtime import Runtime
 from msa.tables import idempotency
@@ -79,7 +85,8 @@ async def run_idempotent(
     The principal defaults to the acting user, so two users' keys never collide.
 
     The work runs first and the key is stored after it, with the response, in the
-    same transaction: one statement of bookkeeping on the way that matters. A
+    same transaction: one statement of bookkeeping on the way that matters, which
+    also writes the events the work emitted (held until then: `holding_events`). A
     repeat that arrives while the first is in flight blocks on the key's row until
     the first commits, then rolls its own work back and answers the stored
     response; a repeat of a stored key does the same. A `Problem` from the work
@@ -90,9 +97,10 @@ async def run_idempotent(
     request_hash = _hash(request, body)
     try:
         async with runtime.db.begin() as conn:
-            result = await work(conn)
+            with holding_events(conn) as events:
+                result = await work(conn)
             code, payload, media = status, jsonable_encoder(result), "application/json"
-            if not await _store(conn, scope, key, request_hash, code, payload):
+            if not await _store(conn, scope, key, request_hash, code, payload, events):
                 raise _AlreadyStored
     except _AlreadyStored:
         return await _replay(runtime, scope, key, request_hash)
@@ -120,14 +128,20 @@ _STORE = (
     "INSERT INTO msa_idempotency (scope, key, request_hash, status_code, response) "
     "VALUES ($1, $2, $3, $4, $5::jsonb) ON CONFLICT DO NOTHING RETURNING true"
 )
+_STORE_WITH_EVENTS = f"WITH {held_events_cte(6)} {_STORE}"
 
 
 async def _store(conn: AsyncConnection, scope: str, key: str, request_hash: str, code: int,
-                 payload: Any) -> bool:
-    """Store the key with its response; False when another request stored it first."""
+                 payload: Any, events: list[HeldEvent] | None = None) -> bool:
+    """Store the key with its response, and the events the work emitted, in one
+    statement; False when another request stored the key first (the caller then
+    rolls back, events included)."""
     raw = await driver(conn)
-    return bool(await raw.fetchval(_STORE, scope, key, request_hash, code,
-                                   json.dumps(payload, separators=(",", ":"))))
+    args = [scope, key, request_hash, code, json.dumps(payload, separators=(",", ":"))]
+    if events:
+        return bool(await raw.fetchval(_STORE_WITH_EVENTS, *args,
+                                       *held_event_columns(events)))
+    return bool(await raw.fetchval(_STORE, *args))
 
 
 async def _replay(runtime: Runtime, scope: str, key: str, request_hash: str) -> JSONResponse:

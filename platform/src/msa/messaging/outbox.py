@@ -24,7 +24,8 @@ import json
 import logging
 import uuid
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Protocol
 
 import asyncpg
@@ -74,9 +75,13 @@ async def emit(conn: AsyncConnection, event: Event, *, aggregate: str | None = N
     event_id = event_id or uuid.uuid4()
     headers: dict[str, str] = {}
     inject_headers(headers)
-    raw = await driver(conn)
-    await raw.execute(_INSERT, event_id, event.type, aggregate or event.aggregate(),
-                      event.model_dump_json(), json.dumps(headers, separators=(",", ":")))
+    row = (event_id, event.type, aggregate or event.aggregate(), event.model_dump_json(),
+           json.dumps(headers, separators=(",", ":")))
+    held = _held.get()
+    if held is not None and held[0] is conn:
+        held[1].append(row)  # written by the holder, in its transaction, before it commits
+        return event_id
+    await (await driver(conn)).execute(_INSERT, *row)
     return event_id
 
 
@@ -84,6 +89,47 @@ _INSERT = (
     "INSERT INTO msa_outbox (event_id, event_type, aggregate, payload, headers, attempts) "
     "VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, 0)"
 )
+
+HeldEvent = tuple[uuid.UUID, str, str, str, str]
+"""An event emitted but not yet written: event id, type, aggregate, payload, headers."""
+
+_held: ContextVar[tuple[AsyncConnection, list[HeldEvent]] | None] = ContextVar(
+    "msa_outbox_held", default=None)
+
+
+@contextlib.contextmanager
+def holding_events(conn: AsyncConnection) -> Iterator[list[HeldEvent]]:
+    """Within the block, events emitted on `conn` are collected, not written.
+
+    The caller MUST write them in the same transaction before it commits, with
+    `HELD_EVENTS_CTE` folded into a statement of its own (the idempotency key's
+    INSERT does this: the events and the key in one round trip), or drop them
+    with the transaction it rolls back.
+    """
+    events: list[HeldEvent] = []
+    token = _held.set((conn, events))
+    try:
+        yield events
+    finally:
+        _held.reset(token)
+
+
+def held_events_cte(first: int) -> str:
+    """A WITH-clause entry writing held events, in emit order, from five array
+    parameters starting at `$first` (as `held_event_columns` gives them)."""
+    p = [f"${first + i}" for i in range(5)]
+    return (
+        "outboxed AS (INSERT INTO msa_outbox (event_id, event_type, aggregate, payload, "
+        "headers, attempts) SELECT e.id, e.type, e.aggregate, e.payload::jsonb, "
+        f"e.headers::jsonb, 0 FROM unnest({p[0]}::uuid[], {p[1]}::text[], {p[2]}::text[], "
+        f"{p[3]}::text[], {p[4]}::text[]) WITH ORDINALITY "
+        "AS e(id, type, aggregate, payload, headers, n) ORDER BY e.n)"
+    )
+
+
+def held_event_columns(events: list[HeldEvent]) -> list[list[Any]]:
+    """The five array parameters of `held_events_cte`."""
+    return [list(column) for column in zip(*events, strict=True)]
 
 
 async def republish(conn: AsyncConnection, first_id: int, last_id: int) -> int:

@@ -9,6 +9,8 @@ from sqlalchemy import Column, DateTime, MetaData, Table, Text, func, select, up
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from msa import driver
+
 metadata = MetaData()
 
 # `source_event_id` is indexed but deliberately NOT unique: the inbox is the
@@ -30,7 +32,14 @@ PUBLIC_COLUMNS = [messages.c.id, messages.c.order_id, messages.c.kind, messages.
 
 
 async def insert_message(conn: AsyncConnection, values: dict[str, Any]) -> None:
-    await conn.execute(messages.insert().values(id=uuid.uuid4(), **values))
+    """One message (on the event path: a prepared statement, no SQL to build)."""
+    await (await driver(conn)).execute(
+        _INSERT, uuid.uuid4(), values["user_id"], values["order_id"], values["kind"],
+        values["text"], values["source_event_id"])
+
+
+_INSERT = ("INSERT INTO messages (id, user_id, order_id, kind, text, source_event_id) "
+           "VALUES ($1, $2, $3, $4, $5, $6)")
 
 
 async def list_messages(conn: AsyncConnection, user_id: uuid.UUID, *, unread_only: bool,

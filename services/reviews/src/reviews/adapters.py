@@ -24,6 +24,7 @@ from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from msa import driver
 from reviews.domain import RatingSummary
 
 metadata = MetaData()
@@ -159,10 +160,14 @@ async def ratings(conn: AsyncConnection) -> list[dict[str, Any]]:
 async def record_purchases(conn: AsyncConnection, order_id: uuid.UUID, user_id: uuid.UUID,
                            book_ids: list[uuid.UUID]) -> None:
     """Remember that `user_id` bought `book_ids` (the first confirmed order of each stays)."""
-    if book_ids:
-        await conn.execute(pg_insert(purchases).values(
-            [{"user_id": user_id, "book_id": book, "order_id": order_id} for book in book_ids]
-        ).on_conflict_do_nothing())
+    if book_ids:  # on the event path: a prepared statement, no SQL to build
+        await (await driver(conn)).execute(_RECORD_PURCHASES, user_id, book_ids, order_id)
+
+
+_RECORD_PURCHASES = (
+    "INSERT INTO purchases (user_id, book_id, order_id) "
+    "SELECT $1, book_id, $3 FROM unnest($2::uuid[]) AS b(book_id) ON CONFLICT DO NOTHING"
+)
 
 
 async def has_bought(conn: AsyncConnection, user_id: uuid.UUID, book_id: uuid.UUID) -> bool:
