@@ -181,11 +181,17 @@ async def run_relay(runtime: Runtime, port: PublishPort | None = None) -> None:
                     async with asyncio.timeout(POLL_SECONDS):
                         await wake.wait()
     finally:
-        if unmarked:  # stopping: mark what was published (if this fails, it is resent)
-            with contextlib.suppress(Exception):
-                async with asyncio.timeout(1):
-                    await listener.execute(_MARK, unmarked)
-        await listener.close(timeout=2)
+        try:
+            if unmarked:  # stopping: mark what was published (if this fails, it is resent)
+                with contextlib.suppress(Exception):
+                    async with asyncio.timeout(1):
+                        await listener.execute(_MARK, unmarked)
+        finally:
+            try:
+                await listener.close(timeout=2)
+            except BaseException:  # cancelled again while closing: drop it at once
+                listener.terminate()
+                raise
 
 
 _FETCH = (

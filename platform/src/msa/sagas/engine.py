@@ -21,6 +21,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from msa import deadline, faults, tracing
 from msa.client import RemoteProblem, ServiceCallError
 from msa.db import autocommit, driver
+from msa.messaging.outbox import (
+    HeldEvent,
+    held_event_columns,
+    held_events_cte,
+    holding_events,
+)
 from msa.metrics import (
     SAGA_STEP_FAILURES,
     SAGA_STEP_LATENCY,
@@ -218,9 +224,11 @@ class SagaEngine:
             try:
                 async with self.runtime.db.begin() as conn:
                     ctx.conn = conn
-                    result = await step.action(ctx)
+                    with holding_events(conn) as events:  # written with the step's record
+                        result = await step.action(ctx)
                     faults.point(f"saga.{step.name}.done")  # done, not committed: rolled back
-                    return await self._advance(conn, definition, state, step, result, started)
+                    return await self._advance(conn, definition, state, step, result, started,
+                                               events=events)
             except StepFailed as exc:
                 return await self._fail(definition, state, step, str(exc), started, "refused")
         try:
@@ -293,7 +301,8 @@ class SagaEngine:
 
     async def _advance(self, conn: AsyncConnection | None, definition: SagaDefinition,
                        state: _State, step: Step, result: dict[str, Any] | None,
-                       started: float, defer: bool = False) -> _State:
+                       started: float, defer: bool = False,
+                       events: list[HeldEvent] | None = None) -> _State:
         """Record the step done and move to the next one, in one statement (within
         `conn`'s transaction, or on its own when `conn` is None), or only in memory
         when `defer` (see `_may_defer`)."""
@@ -307,7 +316,7 @@ class SagaEngine:
             advanced.unrecorded = (*state.unrecorded, record)
             self._observe(definition, step, "action", "ok", started)
             return advanced
-        await self._save(conn, advanced, record)
+        await self._save(conn, advanced, record, events=events)
         if done:
             if definition.on_completed:
                 assert conn is not None
@@ -361,10 +370,13 @@ class SagaEngine:
                       json.loads(row["data"]), row["error"], row["attempts"], row["fence"])
 
     async def _save(self, conn: AsyncConnection | None, state: _State,
-                    record: Record | None = None, delay: float = 0.0) -> None:
+                    record: Record | None = None, delay: float = 0.0,
+                    events: list[HeldEvent] | None = None) -> None:
         """Write the saga's state, with the records of the steps done since the last
         write and `record` if given, in ONE statement — only if this driver still
         holds the saga (owner and fence). `state` then has nothing unrecorded.
+        Within `conn`'s transaction, `events` (held while a local step ran) are
+        written by the same statement.
 
         Inside `conn`'s transaction, or on its own when `conn` is None: then with
         the saves other drivers make at the same moment (`GroupCommit`). Every write
@@ -385,6 +397,11 @@ class SagaEngine:
             if records:
                 statement = _SAVE_AND_RECORD
                 args += [list(column) for column in zip(*records, strict=True)]
+                if events:
+                    statement = _SAVE_RECORD_AND_EVENTS
+                    args += held_event_columns(events)
+            elif events:
+                raise ValueError("held events are written with a step's record")
             saved = await (await driver(conn)).fetchval(statement, *args)
         state.unrecorded, state.written = (), time.monotonic()
         if not saved:
@@ -459,6 +476,9 @@ _SAVE_AND_RECORD = (
     "ORDER BY r.n RETURNING 1) "
     "SELECT count(*) = 1 FROM saved"
 )
+# and the events a local step emitted (its outcome and its events commit together anyway;
+# this writes them in the same round trip)
+_SAVE_RECORD_AND_EVENTS = f"WITH {held_events_cte(16)}, {_SAVE_AND_RECORD.removeprefix('WITH ')}"
 
 
 def _seconds(value: float) -> Any:

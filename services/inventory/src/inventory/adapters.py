@@ -132,12 +132,19 @@ async def available_of(conn: AsyncConnection, book_ids: list[uuid.UUID]) -> list
 
 async def claim_reference(conn: AsyncConnection, reference: uuid.UUID,
                           status: ReservationStatus, ttl_seconds: int | None = None,
+                          items: dict[uuid.UUID, int] | None = None,
                           ) -> dict[str, Any] | None:
-    """Record `reference` with `status` unless it has a record; the new row, or None.
+    """Record `reference` with `status` (and its `items`, in the same statement) unless
+    it has a record; the new row, or None.
 
     The primary key makes concurrent first calls for one reference queue up: the
     loser waits for the winner's commit and then finds its record."""
-    row = await (await driver(conn)).fetchrow(_CLAIM, reference, str(status), ttl_seconds)
+    raw = await driver(conn)
+    if items:
+        row = await raw.fetchrow(_CLAIM_WITH_ITEMS, reference, str(status), ttl_seconds,
+                                 list(items), list(items.values()))
+    else:
+        row = await raw.fetchrow(_CLAIM, reference, str(status), ttl_seconds)
     return dict(row) if row else None
 
 
@@ -150,6 +157,15 @@ _CLAIM = (
     "INSERT INTO reservations (reference, status, expires_at) "
     "VALUES ($1, $2, now() + make_interval(secs => $3)) "
     "ON CONFLICT (reference) DO NOTHING RETURNING reference, status, expires_at"
+)
+_CLAIM_WITH_ITEMS = (
+    f"WITH claimed AS ({_CLAIM}), items AS ("
+    "INSERT INTO reservation_items (reference, book_id, quantity) "
+    "SELECT claimed.reference, i.book_id, i.quantity FROM claimed, "
+    "unnest($4::uuid[], $5::int[]) AS i(book_id, quantity) "
+    # a book inventory does not stock is left out here and refused by the taking (404)
+    "WHERE EXISTS (SELECT 1 FROM stock s WHERE s.book_id = i.book_id)) "
+    "SELECT reference, status, expires_at FROM claimed"
 )
 _LOCK_RESERVATION = (
     "SELECT reference, status, expires_at FROM reservations WHERE reference = $1 FOR UPDATE"
@@ -174,14 +190,6 @@ async def set_status(conn: AsyncConnection, references: list[uuid.UUID],
         update(reservations).where(reservations.c.reference.in_(references))
         .values(status=status, updated_at=func.now())
     )
-
-
-async def add_items(conn: AsyncConnection, reference: uuid.UUID,
-                    items: dict[uuid.UUID, int]) -> None:
-    await (await driver(conn)).execute(
-        "INSERT INTO reservation_items (reference, book_id, quantity) "
-        "SELECT $1, * FROM unnest($2::uuid[], $3::int[])",
-        reference, list(items), list(items.values()))
 
 
 async def items_of(conn: AsyncConnection,

@@ -51,7 +51,8 @@ async def reserve(conn: AsyncConnection, command: ReserveStock) -> dict[str, Any
     """Hold every item or none; a repeat for the reference answers its current state."""
     items = merge_items((item.book_id, item.quantity) for item in command.items)
     claimed = await adapters.claim_reference(conn, command.reference,
-                                             ReservationStatus.RESERVED, command.ttl_seconds)
+                                             ReservationStatus.RESERVED, command.ttl_seconds,
+                                             items)
     if claimed is None:
         current = await adapters.lock_reservation(conn, command.reference)
         assert current is not None
@@ -60,8 +61,7 @@ async def reserve(conn: AsyncConnection, command: ReserveStock) -> dict[str, Any
         except ReferenceVoided:
             raise _voided(command.reference) from None
         return current
-    await _take(conn, items, "reserved")
-    await adapters.add_items(conn, command.reference, items)
+    await _take(conn, items, "reserved")  # short of copies: rolled back, items and all
     return claimed
 
 
