@@ -31,17 +31,21 @@ def tree(roots: Iterable[int]) -> set[int]:
     return pids
 
 
+def ticks(pid: int) -> tuple[int, int, int, int]:
+    """(utime, stime, cutime, cstime) of a process in clock ticks; zeros once it is gone.
+    cutime and cstime are what it reaped from exited children."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0, 0, 0, 0
+    # after the command: state ppid ... utime(12) stime(13) cutime(14) cstime(15)
+    utime, stime, cutime, cstime = (int(value) for value in fields[11:15])
+    return utime, stime, cutime, cstime
+
+
 def cpu_seconds(roots: Iterable[int]) -> float:
     """User + system seconds of the trees under `roots`, reaped children included."""
-    total = 0
-    for pid in tree(roots):
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        # after the command: state ppid ... utime(12) stime(13) cutime(14) cstime(15)
-        total += sum(int(value) for value in fields[11:15])
-    return total / TICK
+    return sum(sum(ticks(pid)) for pid in tree(roots)) / TICK
 
 
 def pss_mib(roots: Iterable[int]) -> float:

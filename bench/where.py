@@ -15,25 +15,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
-from pathlib import Path
 
 from bench.drive import drive
-from bench.measure import TICK, cpu_seconds, tree
+from bench.measure import TICK, cpu_seconds, ticks, tree
 from bench.ours import OurSystem
 
 
 def _own(pid: int) -> tuple[float, float]:
     """(user + system, system) seconds of a process and its live descendants (a
     monolith's workers), what they reaped not included."""
-    total = kernel = 0
-    for member in tree([pid]):
-        try:
-            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])
-        kernel += int(fields[12])
-    return total / TICK, kernel / TICK
+    own = [ticks(member)[:2] for member in tree([pid])]
+    return sum(u + s for u, s in own) / TICK, sum(s for _, s in own) / TICK
 
 
 def _reading(system: OurSystem) -> dict[str, tuple[float, float]]:

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 from sqlalchemy import text
@@ -87,6 +88,14 @@ async def driver(conn: AsyncConnection) -> asyncpg.Connection:
             await conn.invalidate()
             raise
     return adapted._connection  # type: ignore[union-attr]
+
+
+def columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
+    """Rows as `width` column lists: the array parameters of an `unnest(...)` statement
+    that writes many rows in one round trip (empty lists for no rows)."""
+    if not rows:
+        return [[] for _ in range(width)]
+    return [list(column) for column in zip(*rows, strict=True)]
 
 
 @asynccontextmanager

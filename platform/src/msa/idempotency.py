@@ -32,13 +32,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from msa import faults
-from msa.db import driver
-from msa.messaging.outbox import (
-    HeldEvent,
-    held_event_columns,
-    held_events_cte,
-    holding_events,
-)
+from msa.db import columns, driver
+from msa.messaging.outbox import HeldEvent, holding_events, with_held_events
 from msa.problems import PROBLEM_JSON, Problem
 from msa.runtime import Runtime
 from msa.tables import idempotency
@@ -128,7 +123,7 @@ _STORE = (
     "INSERT INTO msa_idempotency (scope, key, request_hash, status_code, response) "
     "VALUES ($1, $2, $3, $4, $5::jsonb) ON CONFLICT DO NOTHING RETURNING true"
 )
-_STORE_WITH_EVENTS = f"WITH {held_events_cte(6)} {_STORE}"
+_STORE_WITH_EVENTS = with_held_events(_STORE, 6)
 
 
 async def _store(conn: AsyncConnection, scope: str, key: str, request_hash: str, code: int,
@@ -140,7 +135,7 @@ async def _store(conn: AsyncConnection, scope: str, key: str, request_hash: str,
     args = [scope, key, request_hash, code, json.dumps(payload, separators=(",", ":"))]
     if events:
         return bool(await raw.fetchval(_STORE_WITH_EVENTS, *args,
-                                       *held_event_columns(events)))
+                                       *columns(events, 5)))
     return bool(await raw.fetchval(_STORE, *args))
 
 

@@ -101,9 +101,9 @@ _held: ContextVar[tuple[AsyncConnection, list[HeldEvent]] | None] = ContextVar(
 def holding_events(conn: AsyncConnection) -> Iterator[list[HeldEvent]]:
     """Within the block, events emitted on `conn` are collected, not written.
 
-    The caller MUST write them in the same transaction before it commits, with
-    `HELD_EVENTS_CTE` folded into a statement of its own (the idempotency key's
-    INSERT does this: the events and the key in one round trip), or drop them
+    The caller MUST write them in the same transaction before it commits, with a
+    statement of its own made by `with_held_events` (the idempotency key's INSERT
+    and a local saga step's record do this: one round trip for both), or drop them
     with the transaction it rolls back.
     """
     events: list[HeldEvent] = []
@@ -114,22 +114,20 @@ def holding_events(conn: AsyncConnection) -> Iterator[list[HeldEvent]]:
         _held.reset(token)
 
 
-def held_events_cte(first: int) -> str:
-    """A WITH-clause entry writing held events, in emit order, from five array
-    parameters starting at `$first` (as `held_event_columns` gives them)."""
+def with_held_events(statement: str, first: int) -> str:
+    """`statement` that also writes held events, in emit order, from five array
+    parameters starting at `$first` (`columns(events, 5)`)."""
     p = [f"${first + i}" for i in range(5)]
-    return (
+    cte = (
         "outboxed AS (INSERT INTO msa_outbox (event_id, event_type, aggregate, payload, "
         "headers, attempts) SELECT e.id, e.type, e.aggregate, e.payload::jsonb, "
         f"e.headers::jsonb, 0 FROM unnest({p[0]}::uuid[], {p[1]}::text[], {p[2]}::text[], "
         f"{p[3]}::text[], {p[4]}::text[]) WITH ORDINALITY "
         "AS e(id, type, aggregate, payload, headers, n) ORDER BY e.n)"
     )
-
-
-def held_event_columns(events: list[HeldEvent]) -> list[list[Any]]:
-    """The five array parameters of `held_events_cte`."""
-    return [list(column) for column in zip(*events, strict=True)]
+    if statement.startswith("WITH "):
+        return f"WITH {cte}, {statement.removeprefix('WITH ')}"
+    return f"WITH {cte} {statement}"
 
 
 async def republish(conn: AsyncConnection, first_id: int, last_id: int) -> int:

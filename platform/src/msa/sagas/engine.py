@@ -20,13 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from msa import deadline, faults, tracing
 from msa.client import RemoteProblem, ServiceCallError
-from msa.db import autocommit, driver
-from msa.messaging.outbox import (
-    HeldEvent,
-    held_event_columns,
-    held_events_cte,
-    holding_events,
-)
+from msa.db import autocommit, columns, driver
+from msa.messaging.outbox import HeldEvent, holding_events, with_held_events
 from msa.metrics import (
     SAGA_STEP_FAILURES,
     SAGA_STEP_LATENCY,
@@ -396,10 +391,10 @@ class SagaEngine:
             statement = _SAVE
             if records:
                 statement = _SAVE_AND_RECORD
-                args += [list(column) for column in zip(*records, strict=True)]
+                args += columns(records, 5)
                 if events:
                     statement = _SAVE_RECORD_AND_EVENTS
-                    args += held_event_columns(events)
+                    args += columns(events, 5)
             elif events:
                 raise ValueError("held events are written with a step's record")
             saved = await (await driver(conn)).fetchval(statement, *args)
@@ -478,7 +473,7 @@ _SAVE_AND_RECORD = (
 )
 # and the events a local step emitted (its outcome and its events commit together anyway;
 # this writes them in the same round trip)
-_SAVE_RECORD_AND_EVENTS = f"WITH {held_events_cte(16)}, {_SAVE_AND_RECORD.removeprefix('WITH ')}"
+_SAVE_RECORD_AND_EVENTS = with_held_events(_SAVE_AND_RECORD, 16)
 
 
 def _seconds(value: float) -> Any:

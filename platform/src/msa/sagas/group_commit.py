@@ -18,7 +18,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from msa.db import autocommit
+from msa.db import autocommit, columns
 
 Record = tuple[str, str, str, str | None, datetime]
 """A step's record: step, direction, outcome, detail, when."""
@@ -95,8 +95,7 @@ class GroupCommit:
                 [s.status for s in saves], [s.step for s in saves], [s.data for s in saves],
                 [s.error for s in saves], [s.attempts for s in saves],
                 [s.delay for s in saves], [s.lease for s in saves],
-                *([list(column) for column in zip(*records, strict=True)] if records
-                  else [[]] * 6))
+                *columns(records, 6))
         return {row["id"] for row in rows}
 
 
