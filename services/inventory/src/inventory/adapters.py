@@ -95,10 +95,12 @@ async def take_available(conn: AsyncConnection, book_id: uuid.UUID, quantity: in
     return None if available is None else int(available)
 
 
-async def commit_reserved(conn: AsyncConnection, reference: uuid.UUID) -> None:
-    """The reservation's held copies are sold, and it is COMMITTED: one statement."""
-    await (await driver(conn)).execute(_COMMIT_RESERVED, reference,
-                                       str(ReservationStatus.COMMITTED))
+async def commit_if_reserved(conn: AsyncConnection, reference: uuid.UUID) -> bool:
+    """Sell a reservation still holding its copies, in one statement: True if it was
+    RESERVED (now COMMITTED); False leaves everything as it was, for the caller to look."""
+    return bool(await (await driver(conn)).fetchval(
+        _COMMIT_IF_RESERVED, reference, str(ReservationStatus.RESERVED),
+        str(ReservationStatus.COMMITTED)))
 
 
 _TAKE_INTO_RESERVED = (
@@ -109,11 +111,15 @@ _TAKE_INTO_SOLD = (
     "UPDATE stock SET available = available - $2, sold = sold + $2, "
     "updated_at = now() WHERE book_id = $1 AND available >= $2 RETURNING available"
 )
-_COMMIT_RESERVED = (
-    "WITH sold AS (UPDATE stock s SET reserved = s.reserved - i.quantity, "
-    "sold = s.sold + i.quantity, updated_at = now() FROM reservation_items i "
-    "WHERE i.reference = $1 AND s.book_id = i.book_id RETURNING s.book_id) "
-    "UPDATE reservations SET status = $2, updated_at = now() WHERE reference = $1"
+# the reservation's row is locked first (another transaction expiring it makes this wait,
+# then find it no longer RESERVED); then the stock of its items: held becomes sold
+_COMMIT_IF_RESERVED = (
+    "WITH held AS (UPDATE reservations SET status = $3, updated_at = now() "
+    "WHERE reference = $1 AND status = $2 RETURNING reference), "
+    "sold AS (UPDATE stock s SET reserved = s.reserved - i.quantity, "
+    "sold = s.sold + i.quantity, updated_at = now() FROM held, reservation_items i "
+    "WHERE i.reference = held.reference AND s.book_id = i.book_id) "
+    "SELECT EXISTS (SELECT 1 FROM held)"
 )
 
 

@@ -83,6 +83,8 @@ async def release(conn: AsyncConnection, reference: uuid.UUID) -> dict[str, Any]
 
 async def commit(conn: AsyncConnection, reference: uuid.UUID) -> dict[str, Any]:
     """The copies are sold; if the hold expired meanwhile, take them from available again."""
+    if await adapters.commit_if_reserved(conn, reference):  # the usual case: one statement
+        return {"reference": reference, "status": ReservationStatus.COMMITTED}
     current = await adapters.lock_reservation(conn, reference)
     if current is None:
         raise NotFound(f"no reservation {reference}")
@@ -90,8 +92,8 @@ async def commit(conn: AsyncConnection, reference: uuid.UUID) -> dict[str, Any]:
         source = commit_source(ReservationStatus(current["status"]))
     except ReferenceVoided:
         raise _voided(reference) from None
-    if source == "reserved":
-        await adapters.commit_reserved(conn, reference)
+    if source == "reserved":  # reserved by a request that committed after the first look
+        await adapters.commit_if_reserved(conn, reference)
     elif source == "available":  # the hold expired: sell from what is available now
         await _take(conn, merge_items(await adapters.items_of(conn, [reference])), "sold")
         await adapters.set_status(conn, [reference], ReservationStatus.COMMITTED)

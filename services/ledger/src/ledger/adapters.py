@@ -74,6 +74,30 @@ _WRITE_ENTRY = (
 )
 
 
+async def claim_with_entry(conn: AsyncConnection, reference: uuid.UUID, status: SaleStatus,
+                           values: dict[str, Any], kind: EntryKind,
+                           entry_lines: Iterable[Line]) -> uuid.UUID | None:
+    """Claim the reference and append its entry with the lines, in one statement: the
+    entry's id, or None when the reference had a record (then nothing is written)."""
+    written = list(entry_lines)
+    return await (await driver(conn)).fetchval(
+        _CLAIM_WITH_ENTRY, reference, str(status), values.get("order_id"),
+        values.get("user_id"), values.get("amount_cents"), uuid.uuid4(), str(kind),
+        [str(line.account) for line in written], [line.amount_cents for line in written])
+
+
+_CLAIM_WITH_ENTRY = (
+    "WITH claimed AS (INSERT INTO sales (reference, status, order_id, user_id, amount_cents) "
+    "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (reference) DO NOTHING RETURNING reference), "
+    "entry AS (INSERT INTO entries (id, reference, kind) SELECT $6, reference, $7 FROM claimed "
+    "RETURNING id), "
+    "written AS (INSERT INTO lines (entry_id, account, amount_cents) "
+    "SELECT entry.id, l.a, l.c FROM entry, "
+    "unnest($8::text[], $9::bigint[]) WITH ORDINALITY AS l(a, c, n) ORDER BY l.n) "
+    "SELECT id FROM entry"
+)
+
+
 async def entry_of(conn: AsyncConnection, reference: uuid.UUID,
                    kind: EntryKind) -> tuple[uuid.UUID, list[Line]]:
     """The reference's entry of `kind` and its lines."""

@@ -26,10 +26,10 @@ async def record_sale(conn: AsyncConnection, command: SaleRequest) -> dict[str, 
     """Credit the store's revenue with a paid order; a repeat answers the same entry."""
     values = {"order_id": command.order_id, "user_id": command.user_id,
               "amount_cents": command.amount_cents}
-    if await adapters.claim_sale(conn, command.reference, SaleStatus.CREDITED, values):
-        entry_id = await adapters.write_entry(conn, command.reference, EntryKind.SALE,
-                                              sale_lines(command.amount_cents))
-    else:
+    entry_id = await adapters.claim_with_entry(conn, command.reference, SaleStatus.CREDITED,
+                                               values, EntryKind.SALE,
+                                               sale_lines(command.amount_cents))
+    if entry_id is None:
         try:
             credit_again(await adapters.lock_sale_status(conn, command.reference))
         except SaleVoided:

@@ -128,6 +128,31 @@ async def claim_debit(conn: AsyncConnection, reference: uuid.UUID, status: Debit
         reference, str(status), user_id, amount_cents))
 
 
+async def claim_and_debit(conn: AsyncConnection, reference: uuid.UUID, user_id: uuid.UUID,
+                          amount_cents: int) -> tuple[bool, int | None]:
+    """A first debit for `reference` in one statement: claim the reference, take the
+    money if the balance covers it, and append the history line. (claimed now, the new
+    balance or None when the balance is too small); not claimed: nothing was done."""
+    row = await (await driver(conn)).fetchrow(
+        _CLAIM_AND_DEBIT, reference, str(DebitStatus.DEBITED), user_id, amount_cents,
+        uuid.uuid4(), str(TransactionKind.DEBIT))
+    assert row is not None
+    return bool(row["claimed"]), None if row["balance"] is None else int(row["balance"])
+
+
+_CLAIM_AND_DEBIT = (
+    "WITH claimed AS (INSERT INTO debits (reference, status, user_id, amount_cents) "
+    "VALUES ($1, $2, $3, $4) ON CONFLICT (reference) DO NOTHING RETURNING reference), "
+    "paid AS (UPDATE accounts SET balance_cents = balance_cents - $4, updated_at = now() "
+    "WHERE user_id = $3 AND balance_cents >= $4 AND EXISTS (SELECT 1 FROM claimed) "
+    "RETURNING balance_cents), "
+    "line AS (INSERT INTO transactions (id, user_id, kind, amount_cents, reference) "
+    "SELECT $5, $3, $6, $4, $1 FROM paid) "
+    "SELECT EXISTS (SELECT 1 FROM claimed) AS claimed, (SELECT balance_cents FROM paid) "
+    "AS balance"
+)
+
+
 async def lock_debit(conn: AsyncConnection, reference: uuid.UUID) -> dict[str, Any]:
     row = (await conn.execute(
         select(debits.c.reference, debits.c.user_id, debits.c.amount_cents, debits.c.status)

@@ -45,9 +45,13 @@ async def top_up(conn: AsyncConnection, user_id: uuid.UUID, amount_cents: int) -
 
 
 async def debit(conn: AsyncConnection, command: DebitRequest) -> dict[str, Any]:
-    """Pay for a checkout; a repeat for the reference answers without paying twice."""
-    if not await adapters.claim_debit(conn, command.reference, DebitStatus.DEBITED,
-                                      command.user_id, command.amount_cents):
+    """Pay for a checkout; a repeat for the reference answers without paying twice.
+
+    The usual first debit is one statement (claim, take, history line); a balance
+    that did not cover it is looked at again before refusing."""
+    claimed, balance = await adapters.claim_and_debit(conn, command.reference, command.user_id,
+                                                      command.amount_cents)
+    if not claimed:
         current = await adapters.lock_debit(conn, command.reference)
         try:
             debit_again(DebitStatus(current["status"]))
@@ -56,6 +60,17 @@ async def debit(conn: AsyncConnection, command: DebitRequest) -> dict[str, Any]:
                            title="Reference voided", type=REFERENCE_VOIDED) from None
         return {"reference": command.reference, "status": DebitStatus.DEBITED,
                 "balance_cents": await adapters.balance_of(conn, current["user_id"])}
+    if balance is None:
+        balance = await _debit_when_covered(conn, command)
+    await emit(conn, AccountDebited(user_id=command.user_id, amount_cents=command.amount_cents,
+                                    balance_cents=balance, reference=command.reference))
+    return {"reference": command.reference, "status": DebitStatus.DEBITED,
+            "balance_cents": balance}
+
+
+async def _debit_when_covered(conn: AsyncConnection, command: DebitRequest) -> int:
+    """Take the money once the balance covers it (a top-up may have committed since the
+    first try), or refuse with the domain's reason; the new balance."""
     while (balance := await adapters.debit_account(conn, command.user_id,
                                                    command.amount_cents)) is None:
         account = Account(command.user_id, await adapters.balance_of(conn, command.user_id))
@@ -67,10 +82,7 @@ async def debit(conn: AsyncConnection, command: DebitRequest) -> dict[str, Any]:
         # a top-up committed in between: enough now, try again
     await adapters.record(conn, command.user_id, TransactionKind.DEBIT, command.amount_cents,
                           command.reference)
-    await emit(conn, AccountDebited(user_id=command.user_id, amount_cents=command.amount_cents,
-                                    balance_cents=balance, reference=command.reference))
-    return {"reference": command.reference, "status": DebitStatus.DEBITED,
-            "balance_cents": balance}
+    return balance
 
 
 async def refund(conn: AsyncConnection, reference: uuid.UUID) -> dict[str, Any]:
