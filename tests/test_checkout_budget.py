@@ -17,12 +17,12 @@ from msa.tools.runner.activity import FLUSH_LAG, Activity, read_activity
 from tests.shop import Bookstore
 
 CHECKOUTS = 20
-# Measured on this code: 56-58 statements and ~23 commits (read-only autocommits and the
+# Measured on this code: ~48 statements and ~19 commits (read-only autocommits and the
 # reviews' verified-purchase consumer included), from ~120 and ~31 before the lean
 # checkout. The target is 30 and 10; these limits stop a regression and are lowered as
 # the remaining round trips go (see docs/performance.md).
-BUDGET_STATEMENTS = 62
-BUDGET_COMMITS = 26
+BUDGET_STATEMENTS = 52
+BUDGET_COMMITS = 22
 
 
 async def _total(bookstore: Bookstore) -> tuple[Activity, float]:

@@ -221,7 +221,7 @@ async def test_a_commit_during_a_drain_wakes_the_relay_again(
         await wait_for(both_published, timeout=10.0, what="the second event published")
 
 
-async def test_with_more_commits_waiting_a_batch_is_marked_by_the_next_fetch(
+async def test_a_published_batch_is_marked_by_the_next_fetch(
         msa_postgres, msa_nats, names, js):
     async with relay_alone(names, msa_postgres, msa_nats) as runtime:
         assert runtime.broker is not None
@@ -230,15 +230,14 @@ async def test_with_more_commits_waiting_a_batch_is_marked_by_the_next_fetch(
             async with runtime.db.begin() as db_conn:
                 for n in (1, 2):
                     await emit(db_conn, names.ping(n=n))
-            fetched, sent, unmarked = await outbox._drain_once(
-                runtime, conn, runtime.broker, more_waiting=lambda: True)
+            fetched, sent, unmarked = await outbox._drain_once(runtime, conn, runtime.broker)
             assert (fetched, sent, len(unmarked)) == (2, 2, 2)
             assert await unpublished(runtime) == 2  # published, not yet marked
 
             async with runtime.db.begin() as db_conn:
                 await emit(db_conn, names.ping(n=3))
-            fetched, sent, left = await outbox._drain_once(
-                runtime, conn, runtime.broker, unmarked, more_waiting=lambda: True)
+            fetched, sent, left = await outbox._drain_once(runtime, conn, runtime.broker,
+                                                           unmarked)
             # the fetch marked the first two (and did not fetch them again)
             assert (fetched, sent, len(left)) == (1, 1, 1)
             assert await unpublished(runtime) == 1

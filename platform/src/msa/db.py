@@ -59,6 +59,7 @@ def create_engine(url: str, pool_size: int = 20, application_name: str = "msa") 
         max_overflow=max(2, pool_size // 4),
         pool_timeout=10,
         pool_recycle=1800,
+        pool_use_lifo=True,  # the most recently used connection: warm, statements prepared
         connect_args=connect_args,
         hide_parameters=True,  # an error's text must not carry user data into the logs
     )

@@ -10,10 +10,12 @@ in id order, the next only after the broker acked the one before, so per-aggrega
 order is the commit order even when a publish fails. The outbox stays the source
 of truth: `republish` re-drives a range.
 
-Marking rows published costs a statement per batch; when more commits are already
-waiting, the mark rides with the next batch's fetch (one statement for both). A
-relay that dies in between publishes those rows again: JetStream drops them by
-`Nats-Msg-Id` inside its duplicate window, and past it the consumers' inbox does.
+Rows published are marked by the statement that fetches the next batch (one
+statement for both): the next commit's wake, or MARK_LINGER after the last one
+when none comes. Until then `outbox_lag` still counts them. A relay that dies in
+between publishes those rows again: JetStream drops them by `Nats-Msg-Id` inside
+its duplicate window (minutes, against a linger of a fraction of a second), and
+past it the consumers' inbox does.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import json
 import logging
 import uuid
 import weakref
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -47,6 +49,7 @@ _log = logging.getLogger("msa.outbox")
 RELAY_LOCK = 0x6D73_6131  # "msa1"
 BATCH = 256
 POLL_SECONDS = 1.0
+MARK_LINGER = 0.25  # seconds a published batch waits for the next fetch to mark it
 
 
 # engine of a running service → (service, the event types system.toml says it publishes)
@@ -170,13 +173,14 @@ async def run_relay(runtime: Runtime, port: PublishPort | None = None) -> None:
         while True:
             # cleared before the drain: a commit during the drain wakes the next round
             wake.clear()
-            fetched, sent, unmarked = await _drain_once(runtime, listener, port, unmarked,
-                                                        more_waiting=wake.is_set)
-            if fetched < BATCH and sent == fetched and not unmarked:
-                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a
-                # cancellation that meets a wake, and the relay would never stop
+            fetched, sent, unmarked = await _drain_once(runtime, listener, port, unmarked)
+            if fetched < BATCH and sent == fetched:
+                # caught up: wait for the next commit, or (with a batch to mark) for
+                # MARK_LINGER, then mark it with a fetch. asyncio.timeout, not wait_for:
+                # on 3.11 wait_for can swallow a cancellation that meets a wake, and the
+                # relay would never stop
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(POLL_SECONDS):
+                    async with asyncio.timeout(MARK_LINGER if unmarked else POLL_SECONDS):
                         await wake.wait()
     finally:
         try:
@@ -211,13 +215,10 @@ _MARK_AND_FETCH = (
 
 
 async def _drain_once(runtime: Runtime, conn: asyncpg.Connection, port: PublishPort,
-                      unmarked: list[int] | None = None,
-                      more_waiting: Callable[[], bool] = lambda: False,
-                      ) -> tuple[int, int, list[int]]:
+                      unmarked: list[int] | None = None) -> tuple[int, int, list[int]]:
     """Mark `unmarked` and publish one batch: (rows fetched, rows published, rows
-    published but left for the next call to mark). Those are marked here unless
-    `more_waiting()` says more commits wait for the relay (then the next fetch
-    marks them, in the same statement)."""
+    published but left for the next call to mark, in the statement of its fetch).
+    After a failed publish what was published is marked here, before the pause."""
     if unmarked:
         rows = await conn.fetch(_MARK_AND_FETCH, BATCH, unmarked)
     else:
@@ -239,7 +240,7 @@ async def _drain_once(runtime: Runtime, conn: asyncpg.Connection, port: PublishP
         _log.warning("publish failed for %d aggregate(s), retrying; first: %s",
                      len(failures), failures[0])
     faults.point("relay.after_publish")  # published but not marked: resent, then deduped
-    if done and not failures and (len(rows) == BATCH or more_waiting()):
+    if done and not failures:
         return len(rows), len(done), done
     if done:
         await conn.execute(_MARK, done)
