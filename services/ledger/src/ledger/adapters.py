@@ -59,19 +59,9 @@ async def write_entry(conn: AsyncConnection, reference: uuid.UUID, kind: EntryKi
     """Append one entry and its lines, in one statement (a deferred trigger re-checks the
     balance at commit)."""
     entry_id = uuid.uuid4()
-    written = list(entry_lines)
-    await (await driver(conn)).execute(
-        _WRITE_ENTRY, entry_id, reference, str(kind),
-        [str(line.account) for line in written], [line.amount_cents for line in written])
+    await (await driver(conn)).execute(_WRITE_ENTRY, reference, *_entry_args(entry_id, kind,
+                                                                             entry_lines))
     return entry_id
-
-
-_WRITE_ENTRY = (
-    "WITH entry AS (INSERT INTO entries (id, reference, kind) VALUES ($1, $2, $3)) "
-    "INSERT INTO lines (entry_id, account, amount_cents) "
-    "SELECT $1, l.a, l.c FROM unnest($4::text[], $5::bigint[]) WITH ORDINALITY AS l(a, c, n) "
-    "ORDER BY l.n"
-)
 
 
 async def claim_with_entry(conn: AsyncConnection, reference: uuid.UUID, status: SaleStatus,
@@ -79,23 +69,38 @@ async def claim_with_entry(conn: AsyncConnection, reference: uuid.UUID, status: 
                            entry_lines: Iterable[Line]) -> uuid.UUID | None:
     """Claim the reference and append its entry with the lines, in one statement: the
     entry's id, or None when the reference had a record (then nothing is written)."""
-    written = list(entry_lines)
     return await (await driver(conn)).fetchval(
-        _CLAIM_WITH_ENTRY, reference, str(status), values.get("order_id"),
-        values.get("user_id"), values.get("amount_cents"), uuid.uuid4(), str(kind),
-        [str(line.account) for line in written], [line.amount_cents for line in written])
+        _CLAIM_WITH_ENTRY, *_sale_args(reference, status, values),
+        *_entry_args(uuid.uuid4(), kind, entry_lines))
 
 
-_CLAIM_WITH_ENTRY = (
-    "WITH claimed AS (INSERT INTO sales (reference, status, order_id, user_id, amount_cents) "
-    "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (reference) DO NOTHING RETURNING reference), "
-    "entry AS (INSERT INTO entries (id, reference, kind) SELECT $6, reference, $7 FROM claimed "
-    "RETURNING id), "
-    "written AS (INSERT INTO lines (entry_id, account, amount_cents) "
-    "SELECT entry.id, l.a, l.c FROM entry, "
-    "unnest($8::text[], $9::bigint[]) WITH ORDINALITY AS l(a, c, n) ORDER BY l.n) "
-    "SELECT id FROM entry"
+def _entry_args(entry_id: uuid.UUID, kind: EntryKind, entry_lines: Iterable[Line]) -> list[Any]:
+    written = list(entry_lines)
+    return [entry_id, str(kind), [str(line.account) for line in written],
+            [line.amount_cents for line in written]]
+
+
+def _entry_and_lines(source: str, first: int) -> str:
+    """The CTEs writing an entry for each reference `source` yields, with its lines
+    (parameters from `$first`: entry id, kind, accounts, amounts), then its id."""
+    p = [f"${first + i}" for i in range(4)]
+    return (
+        f"entry AS (INSERT INTO entries (id, reference, kind) SELECT {p[0]}, reference, {p[1]} "
+        f"FROM {source} RETURNING id), "
+        "written AS (INSERT INTO lines (entry_id, account, amount_cents) "
+        f"SELECT entry.id, l.a, l.c FROM entry, unnest({p[2]}::text[], {p[3]}::bigint[]) "
+        "WITH ORDINALITY AS l(a, c, n) ORDER BY l.n) "
+        "SELECT id FROM entry"
+    )
+
+
+_CLAIM_SALE = (
+    "INSERT INTO sales (reference, status, order_id, user_id, amount_cents) "
+    "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (reference) DO NOTHING RETURNING reference"
 )
+_WRITE_ENTRY = ("WITH source AS (SELECT $1::uuid AS reference), "
+                + _entry_and_lines("source", 2))
+_CLAIM_WITH_ENTRY = f"WITH claimed AS ({_CLAIM_SALE}), " + _entry_and_lines("claimed", 6)
 
 
 async def entry_of(conn: AsyncConnection, reference: uuid.UUID,
@@ -116,12 +121,13 @@ async def claim_sale(conn: AsyncConnection, reference: uuid.UUID, status: SaleSt
 
     The primary key makes concurrent first calls for one reference queue up: the
     loser waits for the winner's commit and then finds its record."""
-    values = values or {}
     return bool(await (await driver(conn)).fetchval(
-        "INSERT INTO sales (reference, status, order_id, user_id, amount_cents) "
-        "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (reference) DO NOTHING RETURNING true",
-        reference, str(status), values.get("order_id"), values.get("user_id"),
-        values.get("amount_cents")))
+        _CLAIM_SALE, *_sale_args(reference, status, values or {})))
+
+
+def _sale_args(reference: uuid.UUID, status: SaleStatus, values: dict[str, Any]) -> list[Any]:
+    return [reference, str(status), values.get("order_id"), values.get("user_id"),
+            values.get("amount_cents")]
 
 
 async def lock_sale_status(conn: AsyncConnection, reference: uuid.UUID) -> SaleStatus:

@@ -123,9 +123,13 @@ async def claim_debit(conn: AsyncConnection, reference: uuid.UUID, status: Debit
     The primary key makes concurrent first calls for one reference queue up: the
     loser waits for the winner's commit and then finds its record."""
     return bool(await (await driver(conn)).fetchval(
-        "INSERT INTO debits (reference, status, user_id, amount_cents) "
-        "VALUES ($1, $2, $3, $4) ON CONFLICT (reference) DO NOTHING RETURNING true",
-        reference, str(status), user_id, amount_cents))
+        _CLAIM_DEBIT, reference, str(status), user_id, amount_cents))
+
+
+_CLAIM_DEBIT = (
+    "INSERT INTO debits (reference, status, user_id, amount_cents) "
+    "VALUES ($1, $2, $3, $4) ON CONFLICT (reference) DO NOTHING RETURNING reference"
+)
 
 
 async def claim_and_debit(conn: AsyncConnection, reference: uuid.UUID, user_id: uuid.UUID,
@@ -141,8 +145,7 @@ async def claim_and_debit(conn: AsyncConnection, reference: uuid.UUID, user_id: 
 
 
 _CLAIM_AND_DEBIT = (
-    "WITH claimed AS (INSERT INTO debits (reference, status, user_id, amount_cents) "
-    "VALUES ($1, $2, $3, $4) ON CONFLICT (reference) DO NOTHING RETURNING reference), "
+    f"WITH claimed AS ({_CLAIM_DEBIT}), "
     "paid AS (UPDATE accounts SET balance_cents = balance_cents - $4, updated_at = now() "
     "WHERE user_id = $3 AND balance_cents >= $4 AND EXISTS (SELECT 1 FROM claimed) "
     "RETURNING balance_cents), "
