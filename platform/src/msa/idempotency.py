@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Annotated, Any
 
+import asyncpg
 from fastapi import Depends, Header, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
@@ -32,8 +34,15 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from msa import faults
-from msa.db import columns, driver
-from msa.messaging.outbox import HeldEvent, holding_events, with_held_events
+from msa.db import autocommit, columns, driver
+from msa.events import Event
+from msa.messaging.outbox import (
+    HeldEvent,
+    held_events_cte,
+    holding_events,
+    outbox_row,
+    with_held_events,
+)
 from msa.problems import PROBLEM_JSON, Problem
 from msa.runtime import Runtime
 from msa.tables import idempotency
@@ -65,6 +74,32 @@ IdempotencyKey = Annotated[str, Depends(_require_key)]
 Work = Callable[[AsyncConnection], Awaitable[Any]]
 
 
+@dataclass(frozen=True)
+class OneStatement:
+    """The usual case of a request's work as ONE data-modifying statement: its effect,
+    the key with the answer, and its events are then written in one round trip, with
+    no BEGIN and COMMIT (a statement is a transaction of its own).
+
+    `ctes` are the statement's CTEs (`a AS (...), b AS (...)`, parameters from `$1`,
+    `args`); `row` is the SELECT over them that yields ONE row when the work was done
+    the usual way, and NONE otherwise: then nothing may have been written, so every
+    write must be gated on the usual case (a claim that is new, a row in the state
+    expected). The row's columns fill the answer's fields of the same names over
+    `answer` (its fixed part), and the payload fields of the same names of `events`
+    (what the statement computed, such as a new balance).
+
+    When no row comes back, or PostgreSQL refuses the statement (the key already
+    stored: its unique index; a race on a claim), the request runs its `work` in a
+    transaction as before, which answers repeats, refusals and the rare cases.
+    """
+
+    ctes: str
+    row: str
+    args: Sequence[Any]
+    answer: dict[str, Any]
+    events: Sequence[Event] = ()
+
+
 async def run_idempotent(
     runtime: Runtime,
     request: Request,
@@ -74,6 +109,7 @@ async def run_idempotent(
     *,
     status: int = 200,
     principal: str = "",
+    usual: OneStatement | None = None,
 ) -> JSONResponse:
     """Run `work` once per (endpoint, principal, key) and store its response.
 
@@ -86,11 +122,19 @@ async def run_idempotent(
     the first commits, then rolls its own work back and answers the stored
     response; a repeat of a stored key does the same. A `Problem` from the work
     rolls the work back and stores the refusal in a transaction of its own.
+
+    With `usual`, the usual case is tried first as one statement (see `OneStatement`);
+    `work` runs only when that statement wrote nothing.
     """
     principal = principal or request.headers.get("x-user-id", "")
     scope = f"{request.method} {_route(request)} {principal}".strip()
     request_hash = _hash(request, body)
     try:
+        if usual is not None:
+            answered = await _in_one_statement(runtime, scope, key, request_hash, status, usual)
+            if answered is not None:
+                faults.point("idempotency.after_commit")
+                return _answer(answered, status, "application/json", {})
         async with runtime.db.begin() as conn:
             with holding_events(conn) as events:
                 result = await work(conn)
@@ -137,6 +181,31 @@ async def _store(conn: AsyncConnection, scope: str, key: str, request_hash: str,
         return bool(await raw.fetchval(_STORE_WITH_EVENTS, *args,
                                        *columns(events, 5)))
     return bool(await raw.fetchval(_STORE, *args))
+
+
+async def _in_one_statement(runtime: Runtime, scope: str, key: str, request_hash: str,
+                            code: int, usual: OneStatement) -> Any:
+    """The answer stored by `usual`'s statement, or None when it wrote nothing."""
+    first = len(usual.args) + 1
+    p = [f"${first + i}" for i in range(5)]
+    args = [*usual.args, scope, key, request_hash, code,
+            json.dumps(jsonable_encoder(usual.answer), separators=(",", ":"))]
+    ctes = [usual.ctes, f"work AS ({usual.row})",
+            # no ON CONFLICT: a key stored before fails the statement, which undoes it all
+            "stored AS (INSERT INTO msa_idempotency (scope, key, request_hash, status_code, "
+            f"response) SELECT {p[0]}, {p[1]}, {p[2]}, {p[3]}, {p[4]}::jsonb || to_jsonb(w) "
+            "FROM work w RETURNING response)"]
+    if usual.events:
+        engine = runtime.db.sync_engine
+        ctes.append(held_events_cte(first + 5, fill_from="work"))
+        args += columns([outbox_row(engine, event) for event in usual.events], 5)
+    statement = f"WITH {', '.join(ctes)} SELECT response::text FROM stored"
+    try:
+        async with autocommit(runtime.db) as raw:
+            answered = await raw.fetchval(statement, *args)
+    except asyncpg.PostgresError:
+        return None  # nothing was written: the transaction looks at it again
+    return None if answered is None else json.loads(answered)
 
 
 async def _replay(runtime: Runtime, scope: str, key: str, request_hash: str) -> JSONResponse:

@@ -70,22 +70,27 @@ async def emit(conn: AsyncConnection, event: Event, *, aggregate: str | None = N
     does not list is refused with ConfigError (consumers are checked against the
     same description), so the catalog and the wire cannot drift apart.
     """
-    declared = _PUBLISHES.get(conn.sync_engine)
+    row = outbox_row(conn.sync_engine, event, aggregate=aggregate, event_id=event_id)
+    held = _held.get()
+    if held is not None and held[0] is conn:
+        held[1].append(row)  # written by the holder, in its transaction, before it commits
+        return row[0]
+    await (await driver(conn)).execute(_INSERT, *row)
+    return row[0]
+
+
+def outbox_row(engine: Engine, event: Event, *, aggregate: str | None = None,
+               event_id: uuid.UUID | None = None) -> HeldEvent:
+    """`event` as the outbox row a statement writes (see `emit`, which checks the same)."""
+    declared = _PUBLISHES.get(engine)
     if declared is not None and event.type not in declared[1]:
         service = declared[0]
         raise ConfigError(f"{service}: emits {event.type!r}, which services.{service}"
                           ".publishes in system.toml does not list")
-    event_id = event_id or uuid.uuid4()
     headers: dict[str, str] = {}
     inject_headers(headers)
-    row = (event_id, event.type, aggregate or event.aggregate(), event.model_dump_json(),
-           json.dumps(headers, separators=(",", ":")))
-    held = _held.get()
-    if held is not None and held[0] is conn:
-        held[1].append(row)  # written by the holder, in its transaction, before it commits
-        return event_id
-    await (await driver(conn)).execute(_INSERT, *row)
-    return event_id
+    return (event_id or uuid.uuid4(), event.type, aggregate or event.aggregate(),
+            event.model_dump_json(), json.dumps(headers, separators=(",", ":")))
 
 
 _INSERT = (
@@ -120,17 +125,32 @@ def holding_events(conn: AsyncConnection) -> Iterator[list[HeldEvent]]:
 def with_held_events(statement: str, first: int) -> str:
     """`statement` that also writes held events, in emit order, from five array
     parameters starting at `$first` (`columns(events, 5)`)."""
-    p = [f"${first + i}" for i in range(5)]
-    cte = (
-        "outboxed AS (INSERT INTO msa_outbox (event_id, event_type, aggregate, payload, "
-        "headers, attempts) SELECT e.id, e.type, e.aggregate, e.payload::jsonb, "
-        f"e.headers::jsonb, 0 FROM unnest({p[0]}::uuid[], {p[1]}::text[], {p[2]}::text[], "
-        f"{p[3]}::text[], {p[4]}::text[]) WITH ORDINALITY "
-        "AS e(id, type, aggregate, payload, headers, n) ORDER BY e.n)"
-    )
+    cte = held_events_cte(first)
     if statement.startswith("WITH "):
         return f"WITH {cte}, {statement.removeprefix('WITH ')}"
     return f"WITH {cte} {statement}"
+
+
+def held_events_cte(first: int, fill_from: str | None = None) -> str:
+    """The CTE `outboxed` writing held events from five array parameters at `$first`.
+
+    With `fill_from`, the name of a one-row relation defined before it (a CTE), the
+    events are written only if that relation has its row, and the row's columns fill
+    the payload fields of the same names (what the statement itself computed, such
+    as a new balance)."""
+    p = [f"${first + i}" for i in range(5)]
+    payload, source = "e.payload::jsonb", ""
+    if fill_from is not None:
+        payload = ("e.payload::jsonb || (SELECT coalesce(jsonb_object_agg(f.k, f.v), '{}') "
+                   "FROM jsonb_each(to_jsonb(w)) AS f(k, v) WHERE e.payload::jsonb ? f.k)")
+        source = f"{fill_from} w, "
+    return (
+        "outboxed AS (INSERT INTO msa_outbox (event_id, event_type, aggregate, payload, "
+        f"headers, attempts) SELECT e.id, e.type, e.aggregate, {payload}, "
+        f"e.headers::jsonb, 0 FROM {source}unnest({p[0]}::uuid[], {p[1]}::text[], "
+        f"{p[2]}::text[], {p[3]}::text[], {p[4]}::text[]) WITH ORDINALITY "
+        "AS e(id, type, aggregate, payload, headers, n) ORDER BY e.n)"
+    )
 
 
 async def republish(conn: AsyncConnection, first_id: int, last_id: int) -> int:

@@ -23,7 +23,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from inventory.domain import ReservationStatus, Stock
-from msa import driver
+from msa import OneStatement, driver
 from msa import inbox_table as inbox
 
 metadata = MetaData()
@@ -113,14 +113,22 @@ _TAKE_INTO_SOLD = (
 )
 # the reservation's row is locked first (another transaction expiring it makes this wait,
 # then find it no longer RESERVED); then the stock of its items: held becomes sold
-_COMMIT_IF_RESERVED = (
-    "WITH held AS (UPDATE reservations SET status = $3, updated_at = now() "
+_COMMIT_RESERVED = (
+    "held AS (UPDATE reservations SET status = $3, updated_at = now() "
     "WHERE reference = $1 AND status = $2 RETURNING reference), "
     "sold AS (UPDATE stock s SET reserved = s.reserved - i.quantity, "
     "sold = s.sold + i.quantity, updated_at = now() FROM held, reservation_items i "
-    "WHERE i.reference = held.reference AND s.book_id = i.book_id) "
-    "SELECT EXISTS (SELECT 1 FROM held)"
+    "WHERE i.reference = held.reference AND s.book_id = i.book_id)"
 )
+_COMMIT_IF_RESERVED = f"WITH {_COMMIT_RESERVED} SELECT EXISTS (SELECT 1 FROM held)"
+
+
+def first_commit(reference: uuid.UUID, answer: dict[str, Any]) -> OneStatement:
+    """`commit_if_reserved` as one statement with the request's key: a row only when the
+    reservation was RESERVED (now COMMITTED)."""
+    return OneStatement(_COMMIT_RESERVED, "SELECT reference FROM held",
+                        [reference, str(ReservationStatus.RESERVED),
+                         str(ReservationStatus.COMMITTED)], answer)
 
 
 async def get_stock(conn: AsyncConnection, book_id: uuid.UUID) -> dict[str, Any] | None:

@@ -101,7 +101,8 @@ async def release(reference: uuid.UUID, request: Request, key: IdempotencyKey,
 async def commit(reference: uuid.UUID, request: Request, key: IdempotencyKey,
                  rt: RuntimeDep) -> JSONResponse:
     return await run_idempotent(rt, request, key, None,
-                                lambda conn: handlers.commit(conn, reference))
+                                lambda conn: handlers.commit(conn, reference),
+                                usual=handlers.first_commit(reference))
 
 
 @internal.get("/audit")

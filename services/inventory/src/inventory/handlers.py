@@ -29,7 +29,7 @@ from inventory.domain import (
     needs_release,
     reserve_again,
 )
-from msa import Conflict, NotFound, Runtime, emit
+from msa import Conflict, NotFound, OneStatement, Runtime, emit
 
 EXPIRY_BATCH = 100
 
@@ -84,7 +84,7 @@ async def release(conn: AsyncConnection, reference: uuid.UUID) -> dict[str, Any]
 async def commit(conn: AsyncConnection, reference: uuid.UUID) -> dict[str, Any]:
     """The copies are sold; if the hold expired meanwhile, take them from available again."""
     if await adapters.commit_if_reserved(conn, reference):  # the usual case: one statement
-        return {"reference": reference, "status": ReservationStatus.COMMITTED}
+        return _committed(reference)
     current = await adapters.lock_reservation(conn, reference)
     if current is None:
         raise NotFound(f"no reservation {reference}")
@@ -97,6 +97,15 @@ async def commit(conn: AsyncConnection, reference: uuid.UUID) -> dict[str, Any]:
     elif source == "available":  # the hold expired: sell from what is available now
         await _take(conn, merge_items(await adapters.items_of(conn, [reference])), "sold")
         await adapters.set_status(conn, [reference], ReservationStatus.COMMITTED)
+    return _committed(reference)
+
+
+def first_commit(reference: uuid.UUID) -> OneStatement:
+    """`commit`'s usual case (a held reservation) as one statement with the request's key."""
+    return adapters.first_commit(reference, _committed(reference))
+
+
+def _committed(reference: uuid.UUID) -> dict[str, Any]:
     return {"reference": reference, "status": ReservationStatus.COMMITTED}
 
 

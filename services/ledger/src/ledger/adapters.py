@@ -22,7 +22,7 @@ from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger.domain import EntryKind, LedgerAccount, Line, SaleStatus
-from msa import driver
+from msa import OneStatement, driver
 
 metadata = MetaData()
 
@@ -83,14 +83,17 @@ def _entry_args(entry_id: uuid.UUID, kind: EntryKind, entry_lines: Iterable[Line
 def _entry_and_lines(source: str, first: int) -> str:
     """The CTEs writing an entry for each reference `source` yields, with its lines
     (parameters from `$first`: entry id, kind, accounts, amounts), then its id."""
+    return f"{_entry_ctes(source, first)} SELECT id FROM entry"
+
+
+def _entry_ctes(source: str, first: int) -> str:
     p = [f"${first + i}" for i in range(4)]
     return (
         f"entry AS (INSERT INTO entries (id, reference, kind) SELECT {p[0]}, reference, {p[1]} "
         f"FROM {source} RETURNING id), "
         "written AS (INSERT INTO lines (entry_id, account, amount_cents) "
         f"SELECT entry.id, l.a, l.c FROM entry, unnest({p[2]}::text[], {p[3]}::bigint[]) "
-        "WITH ORDINALITY AS l(a, c, n) ORDER BY l.n) "
-        "SELECT id FROM entry"
+        "WITH ORDINALITY AS l(a, c, n) ORDER BY l.n)"
     )
 
 
@@ -101,6 +104,19 @@ _CLAIM_SALE = (
 _WRITE_ENTRY = ("WITH source AS (SELECT $1::uuid AS reference), "
                 + _entry_and_lines("source", 2))
 _CLAIM_WITH_ENTRY = f"WITH claimed AS ({_CLAIM_SALE}), " + _entry_and_lines("claimed", 6)
+
+
+def first_sale(reference: uuid.UUID, status: SaleStatus, values: dict[str, Any],
+               kind: EntryKind, entry_lines: Iterable[Line],
+               answer: dict[str, Any]) -> OneStatement:
+    """A first credit for `reference` as one statement (see `claim_with_entry`): a row
+    with the entry's id (`entry_id`) only when the reference was claimed now."""
+    return OneStatement(
+        f"claimed AS ({_CLAIM_SALE}), {_entry_ctes('claimed', 6)}",
+        "SELECT id AS entry_id FROM entry",
+        [*_sale_args(reference, status, values),
+         *_entry_args(uuid.uuid4(), kind, entry_lines)],
+        answer)
 
 
 async def entry_of(conn: AsyncConnection, reference: uuid.UUID,

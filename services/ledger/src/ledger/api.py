@@ -34,7 +34,8 @@ async def summary(rt: RuntimeDep, user: AdminUser) -> dict[str, int]:
 async def record_sale(body: SaleRequest, request: Request, key: IdempotencyKey,
                       rt: RuntimeDep) -> JSONResponse:
     return await run_idempotent(rt, request, key, body,
-                                lambda conn: handlers.record_sale(conn, body), status=201)
+                                lambda conn: handlers.record_sale(conn, body), status=201,
+                                usual=handlers.first_sale(body))
 
 
 @internal.post("/sales/{reference}/reverse", response_model=Reversal)

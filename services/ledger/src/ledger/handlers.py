@@ -19,15 +19,13 @@ from ledger.domain import (
     reversal_lines,
     sale_lines,
 )
-from msa import Conflict
+from msa import Conflict, OneStatement
 
 
 async def record_sale(conn: AsyncConnection, command: SaleRequest) -> dict[str, Any]:
     """Credit the store's revenue with a paid order; a repeat answers the same entry."""
-    values = {"order_id": command.order_id, "user_id": command.user_id,
-              "amount_cents": command.amount_cents}
     entry_id = await adapters.claim_with_entry(conn, command.reference, SaleStatus.CREDITED,
-                                               values, EntryKind.SALE,
+                                               _sale_values(command), EntryKind.SALE,
                                                sale_lines(command.amount_cents))
     if entry_id is None:
         try:
@@ -37,6 +35,18 @@ async def record_sale(conn: AsyncConnection, command: SaleRequest) -> dict[str, 
                            title="Reference voided", type=REFERENCE_VOIDED) from None
         entry_id, _ = await adapters.entry_of(conn, command.reference, EntryKind.SALE)
     return {"reference": command.reference, "status": SaleStatus.CREDITED, "entry_id": entry_id}
+
+
+def first_sale(command: SaleRequest) -> OneStatement:
+    """`record_sale`'s usual case (the reference's first call) as one statement."""
+    return adapters.first_sale(command.reference, SaleStatus.CREDITED, _sale_values(command),
+                               EntryKind.SALE, sale_lines(command.amount_cents),
+                               {"reference": command.reference, "status": SaleStatus.CREDITED})
+
+
+def _sale_values(command: SaleRequest) -> dict[str, Any]:
+    return {"order_id": command.order_id, "user_id": command.user_id,
+            "amount_cents": command.amount_cents}
 
 
 async def reverse_sale(conn: AsyncConnection, reference: uuid.UUID) -> dict[str, Any]:

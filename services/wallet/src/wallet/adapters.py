@@ -20,7 +20,7 @@ from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from msa import driver
+from msa import Event, OneStatement, driver
 from wallet.domain import Account, DebitStatus, TransactionKind
 
 metadata = MetaData()
@@ -154,6 +154,32 @@ _CLAIM_AND_DEBIT = (
     "SELECT EXISTS (SELECT 1 FROM claimed) AS claimed, (SELECT balance_cents FROM paid) "
     "AS balance"
 )
+
+
+_PAY_THEN_CLAIM = (
+    "paid AS (UPDATE accounts SET balance_cents = balance_cents - $4, updated_at = now() "
+    "WHERE user_id = $3 AND balance_cents >= $4 "
+    "AND NOT EXISTS (SELECT 1 FROM debits WHERE reference = $1) RETURNING balance_cents), "
+    # no ON CONFLICT: a concurrent first call for the reference fails this statement whole
+    "claimed AS (INSERT INTO debits (reference, status, user_id, amount_cents) "
+    "SELECT $1, $2, $3, $4 FROM paid RETURNING reference), "
+    "line AS (INSERT INTO transactions (id, user_id, kind, amount_cents, reference) "
+    "SELECT $5, $3, $6, $4, $1 FROM claimed)"
+)
+
+
+def first_debit(reference: uuid.UUID, user_id: uuid.UUID, amount_cents: int,
+                answer: dict[str, Any], events: list[Event]) -> OneStatement:
+    """A reference's first debit that the balance covers, as one statement with the
+    request's key (what `claim_and_debit` does in that case): a row with the new balance
+    (`balance_cents`), or none and nothing written (a repeat, a voided reference, a
+    balance too small). It takes the account's row before the reference's, the other
+    order from `claim_and_debit`: two first calls for one reference at once, one on each
+    path, may deadlock, and PostgreSQL then fails one of them, which is retried."""
+    return OneStatement(
+        _PAY_THEN_CLAIM, "SELECT balance_cents FROM paid",
+        [reference, str(DebitStatus.DEBITED), user_id, amount_cents, uuid.uuid4(),
+         str(TransactionKind.DEBIT)], answer, events)
 
 
 async def lock_debit(conn: AsyncConnection, reference: uuid.UUID) -> dict[str, Any]:

@@ -71,7 +71,8 @@ async def transactions(rt: RuntimeDep, user: CurrentUser,
 async def debit(body: DebitRequest, request: Request, key: IdempotencyKey,
                 rt: RuntimeDep) -> JSONResponse:
     return await run_idempotent(rt, request, key, body,
-                                lambda conn: handlers.debit(conn, body), status=201)
+                                lambda conn: handlers.debit(conn, body), status=201,
+                                usual=handlers.first_debit(body))
 
 
 @internal.post("/debits/{reference}/refund", response_model=Refund)

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from msa import Conflict, business_counter, emit
+from msa import Conflict, OneStatement, business_counter, emit
 from wallet import adapters
 from wallet.contracts import (
     INSUFFICIENT_FUNDS,
@@ -66,6 +66,16 @@ async def debit(conn: AsyncConnection, command: DebitRequest) -> dict[str, Any]:
                                     balance_cents=balance, reference=command.reference))
     return {"reference": command.reference, "status": DebitStatus.DEBITED,
             "balance_cents": balance}
+
+
+def first_debit(command: DebitRequest) -> OneStatement:
+    """`debit`'s usual case (a first debit the balance covers) as one statement with the
+    request's key; the statement fills in the new balance (answer and event)."""
+    paid = AccountDebited(user_id=command.user_id, amount_cents=command.amount_cents,
+                          balance_cents=0, reference=command.reference)
+    return adapters.first_debit(command.reference, command.user_id, command.amount_cents,
+                                {"reference": command.reference, "status": DebitStatus.DEBITED},
+                                [paid])
 
 
 async def _debit_when_covered(conn: AsyncConnection, command: DebitRequest) -> int:

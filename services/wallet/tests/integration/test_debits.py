@@ -75,6 +75,39 @@ async def test_debiting_a_reference_twice_pays_once(wallet, customer):
                              "balance_cents": 900}
 
 
+async def test_a_debit_is_announced_with_the_balance_it_left(wallet, customer):
+    user, reference = await customer(1000), uuid.uuid4()
+    await _debit(wallet, user, reference, 350)
+    async with wallet.app.state.runtime.db.connect() as conn:
+        rows = (await conn.execute(text(
+            "SELECT payload FROM msa_outbox WHERE event_type = 'wallet.account.debited.v1' "
+            "AND payload->>'reference' = :ref"), {"ref": str(reference)})).all()
+    assert [row.payload for row in rows] == [{
+        "user_id": user["X-User-Id"], "amount_cents": 350, "balance_cents": 650,
+        "reference": str(reference)}]
+
+
+async def test_a_key_reused_for_another_reference_is_refused_and_writes_nothing(
+        wallet, customer):
+    user, headers = await customer(1000), _key()
+    first = uuid.uuid4()
+    assert (await _debit(wallet, user, first, 100, headers)).status_code == 201
+    other = uuid.uuid4()
+    assert (await _debit(wallet, user, other, 100, headers)).status_code == 422
+    assert await _balance(wallet, user) == 900
+    assert str(other) not in (await _audit(wallet))["debits"]
+
+
+async def test_first_calls_for_one_reference_at_once_pay_once(wallet, customer):
+    user, reference = await customer(1000), uuid.uuid4()
+    answers = await asyncio.gather(*(_debit(wallet, user, reference, 100) for _ in range(6)))
+    assert {a.status_code for a in answers} == {201}
+    assert {a.json()["status"] for a in answers} == {"debited"}
+    assert await _balance(wallet, user) == 900
+    history = (await wallet.get("/api/wallet/transactions", headers=user)).json()
+    assert [line["kind"] for line in history].count("debit") == 1
+
+
 async def test_a_refund_gives_the_money_back_once(wallet, customer):
     user, reference = await customer(1000), uuid.uuid4()
     await _debit(wallet, user, reference, 250)
