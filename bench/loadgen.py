@@ -16,6 +16,11 @@ Operations (`kind`):
 - `checkout-peer`: `POST /checkout {"user", "book", "price"}` on a peer's front;
 - `get`: `GET` one of `paths`, round robin.
 A customer has at most one operation in flight (a cart is per customer).
+
+It runs on uvloop with the platform's own HTTP/1.1 client (`msa.transport.http`,
+keep-alive connections, several times less CPU per request than httpx: see
+`bench/client_transport.py`), so that it takes as little as it can of the cores the
+system under test shares with it.
 """
 
 from __future__ import annotations
@@ -29,7 +34,39 @@ import time
 import uuid
 from typing import Any
 
-import httpx
+import orjson
+import uvloop
+
+from msa.transport import ConnectFailed, ConnectionBroken, OutgoingRequest, Response
+from msa.transport.http import HttpTransport
+
+TIMEOUT = 60.0  # seconds for one request
+
+
+class Http:
+    """GET and POST against one base address, on keep-alive connections."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base = base_url.rstrip("/")
+        self.transport = HttpTransport()
+
+    async def get(self, path: str) -> Response:
+        return await self._send("GET", path, {}, b"")
+
+    async def post(self, path: str, json: Any = None,
+                   headers: dict[str, str] | None = None) -> Response:
+        sent = {name.lower(): value for name, value in (headers or {}).items()}
+        body = b""
+        if json is not None:
+            body = orjson.dumps(json)
+            sent["content-type"] = "application/json"
+        return await self._send("POST", path, sent, body)
+
+    async def _send(self, method: str, path: str, headers: dict[str, str],
+                    body: bytes) -> Response:
+        async with asyncio.timeout(TIMEOUT):
+            return await self.transport.send(self.base,
+                                             OutgoingRequest(method, path, headers, body))
 
 
 def _cpu() -> float:
@@ -40,7 +77,7 @@ def _cpu() -> float:
 class Operation:
     """One kind of work against the system, and what each attempt came to."""
 
-    def __init__(self, job: dict[str, Any], http: httpx.AsyncClient) -> None:
+    def __init__(self, job: dict[str, Any], http: Http) -> None:
         self.job = job
         self.http = http
         self.books: list[dict[str, Any]] = job.get("books", [])
@@ -80,11 +117,11 @@ class Operation:
             response = await self.http.post(
                 "/api/orders/checkout", headers={**auth, "Idempotency-Key": uuid.uuid4().hex})
             return _status(response)
-        except httpx.HTTPError as exc:
+        except (ConnectFailed, ConnectionBroken, TimeoutError, ValueError) as exc:
             return f"error-{type(exc).__name__}"
 
 
-def _status(response: httpx.Response) -> str:
+def _status(response: Response) -> str:
     if response.status_code >= 300:
         return f"http-{response.status_code}"
     return str(response.json().get("status", response.status_code))
@@ -92,9 +129,8 @@ def _status(response: httpx.Response) -> str:
 
 async def run(job: dict[str, Any]) -> dict[str, Any]:
     customers: list[dict[str, Any]] = job.get("customers") or [{}] * 64
-    connections = int(job.get("connections", 64))
-    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-    async with httpx.AsyncClient(base_url=job["base_url"], timeout=60, limits=limits) as http:
+    http = Http(job["base_url"])
+    try:
         operation = Operation(job, http)
         if job.get("warmup"):
             await asyncio.gather(*(operation.run(c) for c in customers[:8]))
@@ -125,6 +161,8 @@ async def run(job: dict[str, Any]) -> dict[str, Any]:
         return {"seconds": elapsed, "operations": len(latencies), "outcomes": outcomes,
                 "latencies_ms": [round(value, 3) for value in latencies],
                 "loadgen_cpu_seconds": _cpu() - cpu}
+    finally:
+        await http.transport.aclose()
 
 
 async def _open_loop(once: Any, customers: list[dict[str, Any]], rate: float, began: float,
@@ -154,7 +192,7 @@ async def _open_loop(once: Any, customers: list[dict[str, Any]], rate: float, be
 
 def main() -> None:
     job = json.loads(sys.stdin.readline())
-    print(json.dumps(asyncio.run(run(job))), flush=True)
+    print(json.dumps(uvloop.run(run(job))), flush=True)
 
 
 if __name__ == "__main__":

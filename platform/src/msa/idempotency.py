@@ -38,6 +38,7 @@ from msa.db import autocommit, columns, driver
 from msa.events import Event
 from msa.messaging.outbox import (
     HeldEvent,
+    filled,
     held_events_cte,
     holding_events,
     outbox_row,
@@ -84,9 +85,9 @@ class OneStatement:
     `args`); `row` is the SELECT over them that yields ONE row when the work was done
     the usual way, and NONE otherwise: then nothing may have been written, so every
     write must be gated on the usual case (a claim that is new, a row in the state
-    expected). The row's columns fill the answer's fields of the same names over
-    `answer` (its fixed part), and the payload fields of the same names of `events`
-    (what the statement computed, such as a new balance).
+    expected). The row's columns fill the fields of the same names that `answer` and
+    the payloads of `events` carry (what the statement computed, such as a new
+    balance: give those fields a placeholder, e.g. None).
 
     When no row comes back, or PostgreSQL refuses the statement (the key already
     stored: its unique index; a race on a claim), the request runs its `work` in a
@@ -193,7 +194,7 @@ async def _in_one_statement(runtime: Runtime, scope: str, key: str, request_hash
     ctes = [usual.ctes, f"work AS ({usual.row})",
             # no ON CONFLICT: a key stored before fails the statement, which undoes it all
             "stored AS (INSERT INTO msa_idempotency (scope, key, request_hash, status_code, "
-            f"response) SELECT {p[0]}, {p[1]}, {p[2]}, {p[3]}, {p[4]}::jsonb || to_jsonb(w) "
+            f"response) SELECT {p[0]}, {p[1]}, {p[2]}, {p[3]}, {filled(p[4] + '::jsonb', 'w')} "
             "FROM work w RETURNING response)"]
     if usual.events:
         engine = runtime.db.sync_engine

@@ -141,9 +141,7 @@ def held_events_cte(first: int, fill_from: str | None = None) -> str:
     p = [f"${first + i}" for i in range(5)]
     payload, source = "e.payload::jsonb", ""
     if fill_from is not None:
-        payload = ("e.payload::jsonb || (SELECT coalesce(jsonb_object_agg(f.k, f.v), '{}') "
-                   "FROM jsonb_each(to_jsonb(w)) AS f(k, v) WHERE e.payload::jsonb ? f.k)")
-        source = f"{fill_from} w, "
+        payload, source = filled("e.payload::jsonb", "w"), f"{fill_from} w, "
     return (
         "outboxed AS (INSERT INTO msa_outbox (event_id, event_type, aggregate, payload, "
         f"headers, attempts) SELECT e.id, e.type, e.aggregate, {payload}, "
@@ -151,6 +149,13 @@ def held_events_cte(first: int, fill_from: str | None = None) -> str:
         f"{p[2]}::text[], {p[3]}::text[], {p[4]}::text[]) WITH ORDINALITY "
         "AS e(id, type, aggregate, payload, headers, n) ORDER BY e.n)"
     )
+
+
+def filled(template: str, row: str) -> str:
+    """SQL: the jsonb object `template` with the fields it has filled from the columns
+    of the same names of the row `row` (what a statement computed)."""
+    return (f"({template} || (SELECT coalesce(jsonb_object_agg(f.k, f.v), '{{}}') "
+            f"FROM jsonb_each(to_jsonb({row})) AS f(k, v) WHERE {template} ? f.k))")
 
 
 async def republish(conn: AsyncConnection, first_id: int, last_id: int) -> int:

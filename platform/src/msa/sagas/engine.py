@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import Counter
-from sqlalchemy import func, literal_column, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from msa import deadline, faults, tracing
@@ -31,7 +30,6 @@ from msa.metrics import (
 )
 from msa.sagas.definition import SagaContext, SagaDefinition, Step, StepFailed
 from msa.sagas.group_commit import GroupCommit, Record, Save
-from msa.tables import saga as saga_table
 from msa.tasks import stop_tasks
 
 if TYPE_CHECKING:
@@ -132,33 +130,14 @@ class SagaEngine:
             await asyncio.sleep(interval)
 
     async def _claim(self, reclaim_own: bool) -> list[tuple[uuid.UUID, int]]:
-        busy = list(self._tasks)
+        """Take over up to 32 sagas whose lease ran out (and, on the first pass, those
+        of a previous incarnation of this replica), in one statement."""
         lease = max(d.lease for d in self.definitions.values())
-        orphaned = saga_table.c.lease_until < func.now()
-        if reclaim_own:
-            # a previous incarnation of this replica died: its sagas need no wait
-            orphaned = orphaned | saga_table.c.owner.like(f"{self.instance}:%")
-        conditions = [saga_table.c.status.in_(ACTIVE), orphaned,
-                      saga_table.c.next_attempt_at <= func.now(),
-                      saga_table.c.saga_type.in_(list(self.definitions))]
-        if busy:
-            conditions.append(~saga_table.c.id.in_(busy))
-        candidates = (
-            select(saga_table.c.id)
-            .where(*conditions)
-            .order_by(saga_table.c.next_attempt_at)
-            .limit(32)
-            .with_for_update(skip_locked=True)
-        )
-        async with self.runtime.db.begin() as conn:
-            rows = await conn.execute(
-                update(saga_table)
-                .where(saga_table.c.id.in_(candidates.scalar_subquery()))
-                .values(owner=self.owner, fence=saga_table.c.fence + 1,
-                        lease_until=func.now() + _seconds(lease), updated_at=func.now())
-                .returning(saga_table.c.id, saga_table.c.fence)
-            )
-            return [(row.id, row.fence) for row in rows]
+        async with autocommit(self.runtime.db) as raw:
+            rows = await raw.fetch(_CLAIM, self.owner, lease, list(ACTIVE), reclaim_own,
+                                   f"{self.instance}:", list(self.definitions),
+                                   list(self._tasks))
+        return [(row["id"], row["fence"]) for row in rows]
 
     # -- driving -------------------------------------------------------------
 
@@ -451,6 +430,15 @@ _START = (
     "attempts) VALUES ($1, $2, 'running', 0, $3::jsonb, $4, "
     "now() + make_interval(secs => $5), 1, 0)"
 )
+_CLAIM = (
+    "UPDATE msa_saga SET owner = $1, fence = fence + 1, "
+    "lease_until = now() + make_interval(secs => $2), updated_at = now() "
+    "WHERE id IN (SELECT id FROM msa_saga WHERE status = ANY($3::text[]) "
+    "AND (lease_until < now() OR ($4 AND starts_with(owner, $5))) "
+    "AND next_attempt_at <= now() AND saga_type = ANY($6::text[]) "
+    "AND id <> ALL($7::uuid[]) ORDER BY next_attempt_at LIMIT 32 FOR UPDATE SKIP LOCKED) "
+    "RETURNING id, fence"
+)
 _LOAD = (
     "SELECT id, saga_type, status, step, data::text AS data, error, attempts, fence "
     "FROM msa_saga WHERE id = $1 AND owner = $2 AND fence = $3"
@@ -475,6 +463,3 @@ _SAVE_AND_RECORD = (
 # this writes them in the same round trip)
 _SAVE_RECORD_AND_EVENTS = with_held_events(_SAVE_AND_RECORD, 16)
 
-
-def _seconds(value: float) -> Any:
-    return literal_column(f"interval '{float(value):.3f} seconds'")

@@ -23,7 +23,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from inventory.domain import ReservationStatus, Stock
-from msa import OneStatement, driver
+from msa import Event, OneStatement, driver
 from msa import inbox_table as inbox
 
 metadata = MetaData()
@@ -181,6 +181,39 @@ _CLAIM_WITH_ITEMS = (
     "WHERE EXISTS (SELECT 1 FROM stock s WHERE s.book_id = i.book_id)) "
     "SELECT reference, status, expires_at FROM claimed"
 )
+_RESERVE_ONE_BOOK = (
+    # claimed only if the book is stocked and its copies suffice at this moment; a
+    # transaction taking them meanwhile makes the update below break the stock's CHECK
+    # (available >= 0), which fails the whole statement
+    "claimed AS (INSERT INTO reservations (reference, status, expires_at) "
+    "SELECT $1, $2, now() + make_interval(secs => $3) "
+    "WHERE EXISTS (SELECT 1 FROM stock WHERE book_id = $4 AND available >= $5) "
+    "ON CONFLICT (reference) DO NOTHING RETURNING reference, status, expires_at), "
+    "items AS (INSERT INTO reservation_items (reference, book_id, quantity) "
+    "SELECT reference, $4, $5 FROM claimed), "
+    "taken AS (UPDATE stock SET available = available - $5, reserved = reserved + $5, "
+    "updated_at = now() WHERE book_id = $4 AND EXISTS (SELECT 1 FROM claimed) "
+    "RETURNING book_id, available)"
+)
+
+
+def first_reservation(reference: uuid.UUID, ttl_seconds: int, book_id: uuid.UUID,
+                      quantity: int, answer: dict[str, Any],
+                      events: list[Event]) -> OneStatement:
+    """A reference's first reservation of one book whose copies suffice, as one statement
+    with the request's key (what `claim_reference` and `take_available` do in that case):
+    a row with the reservation (`reference`, `status`, `expires_at`) and the book's new
+    `available`; none and nothing written otherwise (a repeat, a voided reference, too
+    few copies, a book not stocked). It locks the reservation's row, then the stock's,
+    as the transaction does."""
+    return OneStatement(
+        _RESERVE_ONE_BOOK,
+        "SELECT c.reference, c.status, c.expires_at, t.book_id, t.available "
+        "FROM claimed c, taken t",
+        [reference, str(ReservationStatus.RESERVED), ttl_seconds, book_id, quantity],
+        answer, events)
+
+
 _LOCK_RESERVATION = (
     "SELECT reference, status, expires_at FROM reservations WHERE reference = $1 FOR UPDATE"
 )

@@ -87,7 +87,8 @@ async def restock_as_operator(body: Restock, request: Request, key: IdempotencyK
 async def reserve(body: ReserveStock, request: Request, key: IdempotencyKey,
                   rt: RuntimeDep) -> JSONResponse:
     return await run_idempotent(rt, request, key, body,
-                                lambda conn: handlers.reserve(conn, body), status=201)
+                                lambda conn: handlers.reserve(conn, body), status=201,
+                                usual=handlers.first_reservation(body))
 
 
 @internal.post("/reservations/{reference}/release", response_model=ReservationOutcome)

@@ -65,6 +65,25 @@ async def reserve(conn: AsyncConnection, command: ReserveStock) -> dict[str, Any
     return claimed
 
 
+def first_reservation(command: ReserveStock) -> OneStatement | None:
+    """`reserve`'s usual case for one book (a new reference, enough copies) as one
+    statement with the request's key; None for several books (their rows are locked in
+    book id order, one update each, by the transaction)."""
+    try:
+        items = merge_items((item.book_id, item.quantity) for item in command.items)
+    except Exception:
+        return None  # the transaction refuses it, and the refusal is the key's answer
+    if len(items) != 1:
+        return None
+    [(book_id, quantity)] = items.items()
+    answer = {"reference": command.reference, "status": ReservationStatus.RESERVED,
+              "expires_at": None}
+    # the statement fills in the count it leaves
+    changed = StockChanged(book_id=book_id, available=0)
+    return adapters.first_reservation(command.reference, command.ttl_seconds, book_id,
+                                      quantity, answer, [changed])
+
+
 async def release(conn: AsyncConnection, reference: uuid.UUID) -> dict[str, Any]:
     """Give a reservation's copies back; before (or without) a reservation, void it."""
     if await adapters.claim_reference(conn, reference, ReservationStatus.VOIDED) is not None:

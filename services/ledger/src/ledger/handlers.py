@@ -41,7 +41,8 @@ def first_sale(command: SaleRequest) -> OneStatement:
     """`record_sale`'s usual case (the reference's first call) as one statement."""
     return adapters.first_sale(command.reference, SaleStatus.CREDITED, _sale_values(command),
                                EntryKind.SALE, sale_lines(command.amount_cents),
-                               {"reference": command.reference, "status": SaleStatus.CREDITED})
+                               {"reference": command.reference, "status": SaleStatus.CREDITED,
+                                "entry_id": None})
 
 
 def _sale_values(command: SaleRequest) -> dict[str, Any]:

@@ -74,7 +74,8 @@ def first_debit(command: DebitRequest) -> OneStatement:
     paid = AccountDebited(user_id=command.user_id, amount_cents=command.amount_cents,
                           balance_cents=0, reference=command.reference)
     return adapters.first_debit(command.reference, command.user_id, command.amount_cents,
-                                {"reference": command.reference, "status": DebitStatus.DEBITED},
+                                {"reference": command.reference, "status": DebitStatus.DEBITED,
+                                 "balance_cents": None},
                                 [paid])
 
 
