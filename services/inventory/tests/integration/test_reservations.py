@@ -3,6 +3,8 @@
 import asyncio
 import uuid
 
+from sqlalchemy import text
+
 RESERVATIONS = "/internal/inventory/reservations"
 
 
@@ -54,6 +56,30 @@ async def test_a_reservation_with_one_short_item_holds_nothing(inventory, stocke
     books, held = await audit()
     assert _counts(books[str(plenty)]) == (5, 0, 0)
     assert _counts(books[str(scarce)]) == (1, 0, 0)
+    assert str(reference) not in held
+
+
+async def test_a_one_book_reservation_announces_the_copies_it_left(
+        inventory, stocked_book, audit):
+    book, reference = await stocked_book(4), uuid.uuid4()
+    response = await _reserve(inventory, reference, [(book, 3)])
+    assert response.status_code == 201
+    assert response.json()["status"] == "reserved" and response.json()["expires_at"]
+    assert _counts((await audit())[0][str(book)]) == (1, 3, 0)
+    async with inventory.app.state.runtime.db.connect() as conn:
+        rows = (await conn.execute(text(
+            "SELECT payload FROM msa_outbox WHERE event_type = 'inventory.stock.changed.v1' "
+            "AND payload->>'book_id' = :book ORDER BY id"), {"book": str(book)})).all()
+    assert [row.payload["available"] for row in rows] == [4, 1]
+
+
+async def test_a_short_one_book_reservation_holds_nothing(inventory, stocked_book, audit):
+    book, reference = await stocked_book(2), uuid.uuid4()
+    response = await _reserve(inventory, reference, [(book, 3)])
+    assert response.status_code == 409
+    assert response.json()["book_ids"] == [str(book)]
+    books, held = await audit()
+    assert _counts(books[str(book)]) == (2, 0, 0)
     assert str(reference) not in held
 
 
