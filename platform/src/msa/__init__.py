@@ -78,6 +78,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "RemoteProblem": ("msa.call_errors", "RemoteProblem"),
     # sagas
     "SagaDefinition": ("msa.sagas", "SagaDefinition"),
+    "LocalStatement": ("msa.sagas", "LocalStatement"),
     "SagaContext": ("msa.sagas", "SagaContext"),
     "SagaRefused": ("msa.sagas", "SagaRefused"),
     "Step": ("msa.sagas", "Step"),
@@ -128,6 +129,7 @@ __all__ = [
     "Forbidden",
     "IdempotencyKey",
     "KeyRing",
+    "LocalStatement",
     "MsaError",
     "NotFound",
     "OneStatement",
@@ -219,7 +221,7 @@ if TYPE_CHECKING:  # the same names, for type checkers (a test keeps both lists 
     from msa.problems import Conflict, NotFound, Problem, Unavailable, Unprocessable
     from msa.runner_state import RunnerState, read_state
     from msa.runtime import Colocation, Runtime, get_runtime
-    from msa.sagas import SagaContext, SagaDefinition, SagaRefused, Step
+    from msa.sagas import LocalStatement, SagaContext, SagaDefinition, SagaRefused, Step
     from msa.sagas.api import saga_detail
     from msa.serve import MONOLITH_PREFIX
     from msa.service import ServiceDefinition

@@ -21,6 +21,7 @@ losing its lease cannot record anything.
 """
 
 from msa.sagas.definition import (
+    LocalStatement,
     SagaContext,
     SagaDefinition,
     SagaRefused,
@@ -30,5 +31,6 @@ from msa.sagas.definition import (
 from msa.sagas.engine import SagaEngine
 
 __all__ = [
+    "LocalStatement",
     "SagaContext", "SagaDefinition", "SagaEngine", "SagaRefused", "Step", "StepFailed",
 ]

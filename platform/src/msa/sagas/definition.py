@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 if TYPE_CHECKING:
+    from msa.idempotency import OneStatement
     from msa.runtime import Runtime
 
 
@@ -42,12 +43,37 @@ Compensation = Callable[[SagaContext], Awaitable[None]]
 Finish = Callable[[AsyncConnection, "SagaContext", str], Awaitable[None]]
 
 
+def _nothing(row: dict[str, Any] | None) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class LocalStatement:
+    """A local step whose whole effect is ONE statement: written with the saga's record
+    of it in one round trip, with no BEGIN and COMMIT.
+
+    `statement` is read as in `msa.OneStatement`: its `row` yields one row when the
+    statement changed something, and only then are its `events` written (their fields
+    of the same names filled from the row); no row means there was nothing left to do
+    (done before). Either way the step is recorded done with `statement.answer` as its
+    result, and `done(row)` runs after the commit with the row (a dict) or None. Should
+    the driver have lost the saga meanwhile, the whole statement fails and nothing of
+    it is written.
+    """
+
+    statement: OneStatement
+    done: Callable[[dict[str, Any] | None], None] = _nothing
+
+
 @dataclass(frozen=True)
 class Step:
     """One step. `local` steps run inside the transaction that records them.
 
     A step with no compensation is a pivot: once it is done the saga can only go
-    forward, and the steps after it are retried until they succeed.
+    forward, and the steps after it are retried until they succeed. A local step may
+    also give `usual`: its effect as one statement (see `LocalStatement`), which the
+    engine writes together with the step's record; `action` then serves the steps
+    that end a saga with an `on_completed`.
     """
 
     name: str
@@ -55,6 +81,7 @@ class Step:
     compensation: Compensation | None = None
     local: bool = False
     deadline: float = 5.0  # seconds to keep retrying transient failures before compensating
+    usual: Callable[[SagaContext], LocalStatement] | None = None
 
 
 @dataclass(frozen=True)

@@ -8,19 +8,27 @@ import json
 import logging
 import os
 import random
+import re
 import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
+import asyncpg
 from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from msa import deadline, faults, tracing
 from msa.client import RemoteProblem, ServiceCallError
 from msa.db import autocommit, columns, driver
-from msa.messaging.outbox import HeldEvent, holding_events, with_held_events
+from msa.messaging.outbox import (
+    HeldEvent,
+    held_events_cte,
+    holding_events,
+    outbox_row,
+    with_held_events,
+)
 from msa.metrics import (
     SAGA_STEP_FAILURES,
     SAGA_STEP_LATENCY,
@@ -194,6 +202,9 @@ class SagaEngine:
         if "_step_started" not in state.data:
             state.data["_step_started"] = step_started
         ctx = self._context(state, step, undo=False)
+        last = state.step + 1 >= len(definition.steps)
+        if step.usual is not None and not (definition.on_completed and last):
+            return await self._local_in_one_statement(definition, state, step, started)
         if step.local:
             try:
                 async with self.runtime.db.begin() as conn:
@@ -300,6 +311,47 @@ class SagaEngine:
         self._observe(definition, step, "action", "ok", started)
         return advanced
 
+    async def _local_in_one_statement(self, definition: SagaDefinition, state: _State,
+                                      step: Step, started: float) -> _State:
+        """A local step given as one statement (`Step.usual`), written with its record,
+        the saga's move to the next step and the step's events in ONE statement, only
+        while this driver holds the saga (see `LocalStatement`)."""
+        assert step.usual is not None
+        local = step.usual(self._context(state, step))
+        usual = local.statement
+        data = {**state.data, step.name: dict(usual.answer)}
+        data.pop("_step_started", None)
+        done = state.step + 1 >= len(definition.steps)
+        advanced = _moved(state, status="completed" if done else "running",
+                          step=state.step + 1, data=data, attempts=0)
+        records = (*state.unrecorded, _record(step.name, "action", "ok", None))
+        first = len(usual.args) + 1
+        args: list[Any] = [*usual.args, state.id, self.owner, state.fence, advanced.status,
+                           advanced.step, _json(advanced.data), advanced.error,
+                           advanced.attempts, 0.0, definition.lease, *columns(records, 5)]
+        ctes = [usual.ctes, f"work AS ({usual.row})", _numbered_from(_SAVE_CTES, first)]
+        if usual.events:
+            engine = self.runtime.db.sync_engine
+            ctes.append(held_events_cte(first + 15, fill_from="work"))
+            args += columns([outbox_row(engine, event) for event in usual.events], 5)
+        # the division fails the whole statement, the step's effect with it, when the
+        # saga is no longer this driver's (no row updated by `saved`)
+        statement = (f"WITH {', '.join(ctes)} SELECT 1 / (SELECT count(*)::int FROM saved), "
+                     "(SELECT to_jsonb(w)::text FROM work w)")
+        try:
+            async with autocommit(self.runtime.db) as raw:
+                row = await raw.fetchrow(statement, *args)
+        except asyncpg.DivisionByZeroError:
+            self._lost(state)
+        assert row is not None
+        advanced.unrecorded, advanced.written = (), time.monotonic()
+        faults.point(f"saga.{step.name}.done")  # done and recorded; the driver goes on
+        local.done(None if row[1] is None else json.loads(row[1]))
+        if done:
+            SAGAS_ENDED.labels(self.runtime.name, definition.name, "completed").inc()
+        self._observe(definition, step, "action", "ok", started)
+        return advanced
+
     async def _fail(self, definition: SagaDefinition, state: _State, step: Step, reason: str,
                     started: float, cause: str) -> _State:
         """A step failed for good: compensate it and every step before it.
@@ -379,10 +431,13 @@ class SagaEngine:
             saved = await (await driver(conn)).fetchval(statement, *args)
         state.unrecorded, state.written = (), time.monotonic()
         if not saved:
-            SAGA_LEASES_LOST.labels(self.runtime.name, state.name).inc()
-            _log.warning("saga %s: lease lost (fence %d is no longer %s's); nothing recorded",
-                         state.id, state.fence, self.owner)
-            raise _LeaseLost
+            self._lost(state)
+
+    def _lost(self, state: _State) -> NoReturn:
+        SAGA_LEASES_LOST.labels(self.runtime.name, state.name).inc()
+        _log.warning("saga %s: lease lost (fence %d is no longer %s's); nothing recorded",
+                     state.id, state.fence, self.owner)
+        raise _LeaseLost
 
     def _context(self, state: _State, step: Step, undo: bool = False,
                  conn: AsyncConnection | None = None) -> SagaContext:
@@ -450,16 +505,20 @@ _UPDATE = (
     "WHERE id = $1 AND owner = $2 AND fence = $3 RETURNING id"
 )
 _SAVE = f"WITH saved AS ({_UPDATE}) SELECT count(*) = 1 FROM saved"
-_SAVE_AND_RECORD = (
-    f"WITH saved AS ({_UPDATE}), recorded AS ("
+_SAVE_CTES = (
+    f"saved AS ({_UPDATE}), recorded AS ("
     "INSERT INTO msa_saga_step (saga_id, step, direction, outcome, detail, driver, fence, "
     "started_at) SELECT saved.id, r.step, r.direction, r.outcome, r.detail, $2, $3, r.at "
     "FROM saved, unnest($11::text[], $12::text[], $13::text[], $14::text[], "
     "$15::timestamptz[]) WITH ORDINALITY AS r(step, direction, outcome, detail, at, n) "
-    "ORDER BY r.n RETURNING 1) "
-    "SELECT count(*) = 1 FROM saved"
+    "ORDER BY r.n RETURNING 1)"
 )
+_SAVE_AND_RECORD = f"WITH {_SAVE_CTES} SELECT count(*) = 1 FROM saved"
 # and the events a local step emitted (its outcome and its events commit together anyway;
 # this writes them in the same round trip)
 _SAVE_RECORD_AND_EVENTS = with_held_events(_SAVE_AND_RECORD, 16)
 
+
+def _numbered_from(statement: str, first: int) -> str:
+    """`statement` (our own SQL, no `$` in literals) with `$1` renumbered to `$first`…"""
+    return re.sub(r"\$(\d+)", lambda found: f"${int(found[1]) + first - 1}", statement)

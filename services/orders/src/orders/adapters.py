@@ -22,7 +22,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from msa import driver
+from msa import Event, OneStatement, driver
+from orders.domain import OrderStatus
 
 metadata = MetaData()
 
@@ -186,6 +187,18 @@ async def set_status(conn: AsyncConnection, order_id: uuid.UUID, status: str,
         order_id if isinstance(order_id, uuid.UUID) else uuid.UUID(str(order_id)),
         str(status), reason)
     return dict(row) if row else None
+
+
+def confirmation(order_id: uuid.UUID, answer: dict[str, Any],
+                 events: list[Event]) -> OneStatement:
+    """A PENDING order CONFIRMED, as one statement (what `set_status` does): a row with
+    the order's `order_id`, `user_id` and `total_cents` when it was pending, none
+    otherwise (nothing changed)."""
+    return OneStatement(
+        "changed AS (UPDATE orders SET status = $2, reason = NULL, updated_at = now() "
+        "WHERE id = $1 AND status = 'PENDING' RETURNING id, user_id, total_cents)",
+        "SELECT id AS order_id, user_id, total_cents FROM changed",
+        [order_id, str(OrderStatus.CONFIRMED)], answer, events)
 
 
 async def list_orders(conn: AsyncConnection, user_id: uuid.UUID | None, limit: int,
