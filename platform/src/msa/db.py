@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -89,6 +90,12 @@ async def driver(conn: AsyncConnection) -> asyncpg.Connection:
             await conn.invalidate()
             raise
     return adapted._connection  # type: ignore[union-attr]
+
+
+def renumbered(statement: str, first: int) -> str:
+    """`statement` (the platform's own SQL: no `$` inside its literals) with its
+    parameters `$1`, `$2`… renumbered from `$first`, to be composed into a larger one."""
+    return re.sub(r"\$(\d+)", lambda found: f"${int(found[1]) + first - 1}", statement)
 
 
 def columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:

@@ -34,15 +34,15 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from msa import faults
-from msa.db import autocommit, columns, driver
+from msa.db import autocommit, columns, driver, renumbered
 from msa.events import Event
 from msa.messaging.outbox import (
     HeldEvent,
+    HeldWrite,
     filled,
     held_events_cte,
     holding_events,
     outbox_row,
-    with_held_events,
 )
 from msa.problems import PROBLEM_JSON, Problem
 from msa.runtime import Runtime
@@ -137,10 +137,12 @@ async def run_idempotent(
                 faults.point("idempotency.after_commit")
                 return _answer(answered, status, "application/json", {})
         async with runtime.db.begin() as conn:
-            with holding_events(conn) as events:
+            writes: list[HeldWrite] = []
+            with holding_events(conn, writes) as events:
                 result = await work(conn)
             code, payload, media = status, jsonable_encoder(result), "application/json"
-            if not await _store(conn, scope, key, request_hash, code, payload, events):
+            if not await _store(conn, scope, key, request_hash, code, payload, events,
+                                writes):
                 raise _AlreadyStored
     except _AlreadyStored:
         return await _replay(runtime, scope, key, request_hash)
@@ -168,20 +170,26 @@ _STORE = (
     "INSERT INTO msa_idempotency (scope, key, request_hash, status_code, response) "
     "VALUES ($1, $2, $3, $4, $5::jsonb) ON CONFLICT DO NOTHING RETURNING true"
 )
-_STORE_WITH_EVENTS = with_held_events(_STORE, 6)
 
 
 async def _store(conn: AsyncConnection, scope: str, key: str, request_hash: str, code: int,
-                 payload: Any, events: list[HeldEvent] | None = None) -> bool:
-    """Store the key with its response, and the events the work emitted, in one
-    statement; False when another request stored the key first (the caller then
-    rolls back, events included)."""
+                 payload: Any, events: Sequence[HeldEvent] = (),
+                 writes: Sequence[HeldWrite] = ()) -> bool:
+    """Store the key with its response, and the events and the statements the work
+    held, in one statement; False when another request stored the key first (the
+    caller then rolls back, events and held statements included)."""
     raw = await driver(conn)
-    args = [scope, key, request_hash, code, json.dumps(payload, separators=(",", ":"))]
+    args: list[Any] = [scope, key, request_hash, code,
+                       json.dumps(payload, separators=(",", ":"))]
+    ctes = []
     if events:
-        return bool(await raw.fetchval(_STORE_WITH_EVENTS, *args,
-                                       *columns(events, 5)))
-    return bool(await raw.fetchval(_STORE, *args))
+        ctes.append(held_events_cte(len(args) + 1))
+        args += columns(events, 5)
+    for n, (statement, values) in enumerate(writes):
+        ctes.append(f"held{n} AS ({renumbered(statement, len(args) + 1)})")
+        args += values
+    statement = f"WITH {', '.join(ctes)} {_STORE}" if ctes else _STORE
+    return bool(await raw.fetchval(statement, *args))
 
 
 async def _in_one_statement(runtime: Runtime, scope: str, key: str, request_hash: str,

@@ -26,7 +26,7 @@ import json
 import logging
 import uuid
 import weakref
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -101,25 +101,42 @@ _INSERT = (
 HeldEvent = tuple[uuid.UUID, str, str, str, str]
 """An event emitted but not yet written: event id, type, aggregate, payload, headers."""
 
-_held: ContextVar[tuple[AsyncConnection, list[HeldEvent]] | None] = ContextVar(
-    "msa_outbox_held", default=None)
+HeldWrite = tuple[str, Sequence[Any]]
+"""A statement held to be written by the holder's own (one data-modifying statement with
+parameters from `$1`, and its arguments)."""
+
+_held: ContextVar[tuple[AsyncConnection, list[HeldEvent], list[HeldWrite] | None] | None] = (
+    ContextVar("msa_outbox_held", default=None))
 
 
 @contextlib.contextmanager
-def holding_events(conn: AsyncConnection) -> Iterator[list[HeldEvent]]:
+def holding_events(conn: AsyncConnection, writes: list[HeldWrite] | None = None
+                   ) -> Iterator[list[HeldEvent]]:
     """Within the block, events emitted on `conn` are collected, not written.
 
     The caller MUST write them in the same transaction before it commits, with a
     statement of its own made by `with_held_events` (the idempotency key's INSERT
     and a local saga step's record do this: one round trip for both), or drop them
-    with the transaction it rolls back.
+    with the transaction it rolls back. With `writes`, the holder also takes the
+    statements offered to `hold_write` (a saga's start), under the same rule.
     """
     events: list[HeldEvent] = []
-    token = _held.set((conn, events))
+    token = _held.set((conn, events, writes))
     try:
         yield events
     finally:
         _held.reset(token)
+
+
+def hold_write(conn: AsyncConnection, statement: str, args: Sequence[Any]) -> bool:
+    """Hand `statement` to the holder of `conn` (see `holding_events`), which writes it
+    with its own statement in the same transaction; False if nobody takes it (then the
+    caller runs it itself)."""
+    held = _held.get()
+    if held is None or held[0] is not conn or held[2] is None:
+        return False
+    held[2].append((statement, args))
+    return True
 
 
 def with_held_events(statement: str, first: int) -> str:

@@ -8,7 +8,6 @@ import json
 import logging
 import os
 import random
-import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -21,10 +20,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from msa import deadline, faults, tracing
 from msa.client import RemoteProblem, ServiceCallError
-from msa.db import autocommit, columns, driver
+from msa.db import autocommit, columns, driver, renumbered
 from msa.messaging.outbox import (
     HeldEvent,
     held_events_cte,
+    hold_write,
     holding_events,
     outbox_row,
     with_held_events,
@@ -104,8 +104,9 @@ class SagaEngine:
         tracing.inject_headers(trace_context)  # a resumed saga continues its trace
         if trace_context:
             data = {**data, "_trace": trace_context}
-        raw = await driver(conn)
-        await raw.execute(_START, saga_id, name, _json(data), self.owner, definition.lease)
+        row = (saga_id, name, _json(data), self.owner, definition.lease)
+        if not hold_write(conn, _START, row):  # else written with the request's key
+            await (await driver(conn)).execute(_START, *row)
         # what was written, so that driving it needs no read (dropped if never driven)
         self._started[saga_id] = _State(saga_id, name, "running", 0, data, None, 0, 1)
         while len(self._started) > STARTED_KEPT:
@@ -329,7 +330,7 @@ class SagaEngine:
         args: list[Any] = [*usual.args, state.id, self.owner, state.fence, advanced.status,
                            advanced.step, _json(advanced.data), advanced.error,
                            advanced.attempts, 0.0, definition.lease, *columns(records, 5)]
-        ctes = [usual.ctes, f"work AS ({usual.row})", _numbered_from(_SAVE_CTES, first)]
+        ctes = [usual.ctes, f"work AS ({usual.row})", renumbered(_SAVE_CTES, first)]
         if usual.events:
             engine = self.runtime.db.sync_engine
             ctes.append(held_events_cte(first + 15, fill_from="work"))
@@ -517,8 +518,3 @@ _SAVE_AND_RECORD = f"WITH {_SAVE_CTES} SELECT count(*) = 1 FROM saved"
 # and the events a local step emitted (its outcome and its events commit together anyway;
 # this writes them in the same round trip)
 _SAVE_RECORD_AND_EVENTS = with_held_events(_SAVE_AND_RECORD, 16)
-
-
-def _numbered_from(statement: str, first: int) -> str:
-    """`statement` (our own SQL, no `$` in literals) with `$1` renumbered to `$first`…"""
-    return re.sub(r"\$(\d+)", lambda found: f"${int(found[1]) + first - 1}", statement)
