@@ -46,6 +46,7 @@ from msa.messaging.outbox import (
 )
 from msa.problems import PROBLEM_JSON, Problem
 from msa.runtime import Runtime
+from msa.sqltrace import statement_span
 from msa.tables import idempotency
 
 MAX_KEY_LENGTH = 200
@@ -210,8 +211,9 @@ async def _in_one_statement(runtime: Runtime, scope: str, key: str, request_hash
         args += columns([outbox_row(engine, event) for event in usual.events], 5)
     statement = f"WITH {', '.join(ctes)} SELECT response::text FROM stored"
     try:
-        async with autocommit(runtime.db) as raw:
-            answered = await raw.fetchval(statement, *args)
+        with statement_span(runtime.name, runtime.db, statement):
+            async with autocommit(runtime.db) as raw:
+                answered = await raw.fetchval(statement, *args)
     except asyncpg.PostgresError:
         return None  # nothing was written: the transaction looks at it again
     return None if answered is None else json.loads(answered)

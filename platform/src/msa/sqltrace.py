@@ -7,6 +7,10 @@ went through SQLAlchemy, and ends with the commit or rollback (`db.operation`).
 Statements the hot paths send on the asyncpg driver directly (`msa.db.driver`)
 belong to the same transaction and so to the same span.
 
+A statement that is a transaction of its own (`msa.OneStatement`, a saga's
+`LocalStatement`: written in autocommit, no BEGIN) gets the same span from
+`statement_span`, ended as a COMMIT of one statement, or as failed.
+
 Listens on the sync engine behind the service's AsyncEngine (SQLAlchemy runs
 the async driver in a greenlet that shares the caller's context, so the current
 span is the request's). A transaction outside any trace (the outbox relay's and
@@ -16,6 +20,8 @@ loops would otherwise fill the ring with noise.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 from opentelemetry import trace
@@ -80,3 +86,26 @@ def instrument_engine(engine: AsyncEngine, service: str) -> None:
     event.listen(sync_engine, "commit", ended("COMMIT"))
     event.listen(sync_engine, "rollback", ended("ROLLBACK"))
     event.listen(sync_engine, "handle_error", failed)
+
+
+@contextlib.contextmanager
+def statement_span(service: str, engine: AsyncEngine, statement: str) -> Iterator[None]:
+    """A transaction span around ONE statement run in autocommit (see the module)."""
+    tracer = tracer_for(service)
+    if tracer is None or not trace.get_current_span().is_recording():
+        yield
+        return
+    span = tracer.start_span(
+        f"transaction {engine.url.database or 'db'}", kind=SpanKind.CLIENT,
+        attributes={"db.system": "postgresql", "db.name": engine.url.database or "db",
+                    "db.statement": statement[:STATEMENT_CHARS], "db.statements": 1})
+    try:
+        yield
+    except BaseException as error:
+        span.set_attribute("db.operation", "ROLLBACK")
+        span.set_status(StatusCode.ERROR, f"{type(error).__name__}: {error}"[:200])
+        raise
+    else:
+        span.set_attribute("db.operation", "COMMIT")
+    finally:
+        span.end()

@@ -38,6 +38,7 @@ from msa.metrics import (
 )
 from msa.sagas.definition import SagaContext, SagaDefinition, Step, StepFailed
 from msa.sagas.group_commit import GroupCommit, Record, Save
+from msa.sqltrace import statement_span
 from msa.tasks import stop_tasks
 
 if TYPE_CHECKING:
@@ -340,8 +341,9 @@ class SagaEngine:
         statement = (f"WITH {', '.join(ctes)} SELECT 1 / (SELECT count(*)::int FROM saved), "
                      "(SELECT to_jsonb(w)::text FROM work w)")
         try:
-            async with autocommit(self.runtime.db) as raw:
-                row = await raw.fetchrow(statement, *args)
+            with statement_span(self.runtime.name, self.runtime.db, statement):
+                async with autocommit(self.runtime.db) as raw:
+                    row = await raw.fetchrow(statement, *args)
         except asyncpg.DivisionByZeroError:
             self._lost(state)
         assert row is not None
