@@ -56,7 +56,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "key_directory": ("msa.auth", "key_directory"),
     # idempotency and the database
     "IdempotencyKey": ("msa.idempotency", "IdempotencyKey"),
-    "OneStatement": ("msa.idempotency", "OneStatement"),
+    "OneStatement": ("msa.one_statement", "OneStatement"),
     "run_idempotent": ("msa.idempotency", "run_idempotent"),
     "Work": ("msa.idempotency", "Work"),
     "snapshot": ("msa.db", "snapshot"),
@@ -204,10 +204,11 @@ if TYPE_CHECKING:  # the same names, for type checkers (a test keeps both lists 
     from msa.dlq import replay as replay_dead_letters
     from msa.errors import ConfigError, MsaError
     from msa.events import Event
-    from msa.idempotency import IdempotencyKey, OneStatement, Work, run_idempotent
+    from msa.idempotency import IdempotencyKey, Work, run_idempotent
     from msa.messaging import Delivery, Subscription, emit, subscribe
     from msa.metrics import ROUTE_LABEL, business_counter
     from msa.nats_auth import operator_url as operator_nats_url
+    from msa.one_statement import OneStatement
     from msa.principal import (
         CLIENT_ADDRESS_HEADER,
         ROLE_HEADER,

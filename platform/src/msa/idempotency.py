@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from typing import Annotated, Any
 
 import asyncpg
@@ -34,19 +33,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from msa import faults
-from msa.db import autocommit, columns, driver, renumbered
-from msa.events import Event
-from msa.messaging.outbox import (
-    HeldEvent,
-    HeldWrite,
-    filled,
-    held_events_cte,
-    holding_events,
-    outbox_row,
-)
+from msa.db import columns, driver, renumbered
+from msa.messaging.outbox import HeldEvent, HeldWrite, filled, held_events_cte, holding_events
+from msa.one_statement import OneStatement, run_in_one_statement
 from msa.problems import PROBLEM_JSON, Problem
 from msa.runtime import Runtime
-from msa.sqltrace import statement_span
 from msa.tables import idempotency
 
 MAX_KEY_LENGTH = 200
@@ -74,32 +65,6 @@ async def _require_key(
 IdempotencyKey = Annotated[str, Depends(_require_key)]
 
 Work = Callable[[AsyncConnection], Awaitable[Any]]
-
-
-@dataclass(frozen=True)
-class OneStatement:
-    """The usual case of a request's work as ONE data-modifying statement: its effect,
-    the key with the answer, and its events are then written in one round trip, with
-    no BEGIN and COMMIT (a statement is a transaction of its own).
-
-    `ctes` are the statement's CTEs (`a AS (...), b AS (...)`, parameters from `$1`,
-    `args`); `row` is the SELECT over them that yields ONE row when the work was done
-    the usual way, and NONE otherwise: then nothing may have been written, so every
-    write must be gated on the usual case (a claim that is new, a row in the state
-    expected). The row's columns fill the fields of the same names that `answer` and
-    the payloads of `events` carry (what the statement computed, such as a new
-    balance: give those fields a placeholder, e.g. None).
-
-    When no row comes back, or PostgreSQL refuses the statement (the key already
-    stored: its unique index; a race on a claim), the request runs its `work` in a
-    transaction as before, which answers repeats, refusals and the rare cases.
-    """
-
-    ctes: str
-    row: str
-    args: Sequence[Any]
-    answer: dict[str, Any]
-    events: Sequence[Event] = ()
 
 
 async def run_idempotent(
@@ -196,27 +161,20 @@ async def _store(conn: AsyncConnection, scope: str, key: str, request_hash: str,
 async def _in_one_statement(runtime: Runtime, scope: str, key: str, request_hash: str,
                             code: int, usual: OneStatement) -> Any:
     """The answer stored by `usual`'s statement, or None when it wrote nothing."""
-    first = len(usual.args) + 1
-    p = [f"${first + i}" for i in range(5)]
-    args = [*usual.args, scope, key, request_hash, code,
-            json.dumps(jsonable_encoder(usual.answer), separators=(",", ":"))]
-    ctes = [usual.ctes, f"work AS ({usual.row})",
-            # no ON CONFLICT: a key stored before fails the statement, which undoes it all
-            "stored AS (INSERT INTO msa_idempotency (scope, key, request_hash, status_code, "
-            f"response) SELECT {p[0]}, {p[1]}, {p[2]}, {p[3]}, {filled(p[4] + '::jsonb', 'w')} "
-            "FROM work w RETURNING response)"]
-    if usual.events:
-        engine = runtime.db.sync_engine
-        ctes.append(held_events_cte(first + 5, fill_from="work"))
-        args += columns([outbox_row(engine, event) for event in usual.events], 5)
-    statement = f"WITH {', '.join(ctes)} SELECT response::text FROM stored"
+    p = [f"${len(usual.args) + 1 + i}" for i in range(5)]
+    stored = (
+        # no ON CONFLICT: a key stored before fails the statement, which undoes it all
+        "stored AS (INSERT INTO msa_idempotency (scope, key, request_hash, status_code, "
+        f"response) SELECT {p[0]}, {p[1]}, {p[2]}, {p[3]}, {filled(p[4] + '::jsonb', 'w')} "
+        "FROM work w RETURNING response)")
+    answer = json.dumps(jsonable_encoder(usual.answer), separators=(",", ":"))
     try:
-        with statement_span(runtime.name, runtime.db, statement):
-            async with autocommit(runtime.db) as raw:
-                answered = await raw.fetchval(statement, *args)
+        row = await run_in_one_statement(runtime, usual, [stored],
+                                         [scope, key, request_hash, code, answer],
+                                         "SELECT response::text FROM stored")
     except asyncpg.PostgresError:
         return None  # nothing was written: the transaction looks at it again
-    return None if answered is None else json.loads(answered)
+    return None if row is None else json.loads(row[0])
 
 
 async def _replay(runtime: Runtime, scope: str, key: str, request_hash: str) -> JSONResponse:

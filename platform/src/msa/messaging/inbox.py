@@ -173,15 +173,14 @@ async def _handle(runtime: Runtime, sub: Subscription, consumer: str, msg: Msg) 
 
 async def _first_time(conn: AsyncConnection, consumer: str, event_id: uuid.UUID,
                       event_type: str) -> bool:
-    inserted = await (await driver(conn)).fetchval(_RECORD, consumer, event_id, event_type)
-    return bool(inserted) or faults.broken(faults.INBOX_DEDUPE_OFF)
+    return (await _first_times(conn, consumer, [event_id], event_type))[0]
 
 
 async def _first_times(conn: AsyncConnection, consumer: str, event_ids: list[uuid.UUID],
                        event_type: str) -> list[bool]:
     """Record the events in the inbox in one statement: for each, whether it is seen
     for the first time (not before, nor earlier in the same batch)."""
-    rows = await (await driver(conn)).fetch(_RECORD_MANY, consumer, event_ids, event_type)
+    rows = await (await driver(conn)).fetch(_RECORD, consumer, event_ids, event_type)
     if faults.broken(faults.INBOX_DEDUPE_OFF):
         return [True] * len(event_ids)
     new = {row["event_id"] for row in rows}
@@ -192,13 +191,9 @@ async def _first_times(conn: AsyncConnection, consumer: str, event_ids: list[uui
     return firsts
 
 
-_RECORD_MANY = (
+_RECORD = (
     "INSERT INTO msa_inbox (consumer, event_id, event_type) "
     "SELECT $1, e, $3 FROM unnest($2::uuid[]) AS e ON CONFLICT DO NOTHING RETURNING event_id"
-)
-_RECORD = (
-    "INSERT INTO msa_inbox (consumer, event_id, event_type) VALUES ($1, $2, $3) "
-    "ON CONFLICT DO NOTHING RETURNING true"
 )
 
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 if TYPE_CHECKING:
-    from msa.idempotency import OneStatement
+    from msa.one_statement import OneStatement
     from msa.runtime import Runtime
 
 

@@ -21,14 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from msa import deadline, faults, tracing
 from msa.client import RemoteProblem, ServiceCallError
 from msa.db import autocommit, columns, driver, renumbered
-from msa.messaging.outbox import (
-    HeldEvent,
-    held_events_cte,
-    hold_write,
-    holding_events,
-    outbox_row,
-    with_held_events,
-)
+from msa.messaging.outbox import HeldEvent, hold_write, holding_events, with_held_events
 from msa.metrics import (
     SAGA_STEP_FAILURES,
     SAGA_STEP_LATENCY,
@@ -36,9 +29,9 @@ from msa.metrics import (
     SAGAS_IN_FLIGHT,
     SAGAS_STARTED,
 )
+from msa.one_statement import run_in_one_statement
 from msa.sagas.definition import SagaContext, SagaDefinition, Step, StepFailed
 from msa.sagas.group_commit import GroupCommit, Record, Save
-from msa.sqltrace import statement_span
 from msa.tasks import stop_tasks
 
 if TYPE_CHECKING:
@@ -293,11 +286,8 @@ class SagaEngine:
         """Record the step done and move to the next one, in one statement (within
         `conn`'s transaction, or on its own when `conn` is None), or only in memory
         when `defer` (see `_may_defer`)."""
-        data = {**state.data, step.name: result or {}}
-        data.pop("_step_started", None)
-        done = state.step + 1 >= len(definition.steps)
-        advanced = _moved(state, status="completed" if done else "running",
-                          step=state.step + 1, data=data, attempts=0)
+        advanced = self._advanced(definition, state, step, result or {})
+        done = advanced.status == "completed"
         record = _record(step.name, "action", "ok", None)
         if defer:
             advanced.unrecorded = (*state.unrecorded, record)
@@ -313,6 +303,16 @@ class SagaEngine:
         self._observe(definition, step, "action", "ok", started)
         return advanced
 
+    @staticmethod
+    def _advanced(definition: SagaDefinition, state: _State, step: Step,
+                  result: dict[str, Any]) -> _State:
+        """`state` moved past `step`, its result kept in the saga's data."""
+        data = {**state.data, step.name: result}
+        data.pop("_step_started", None)
+        done = state.step + 1 >= len(definition.steps)
+        return _moved(state, status="completed" if done else "running",
+                      step=state.step + 1, data=data, attempts=0)
+
     async def _local_in_one_statement(self, definition: SagaDefinition, state: _State,
                                       step: Step, started: float) -> _State:
         """A local step given as one statement (`Step.usual`), written with its record,
@@ -321,36 +321,24 @@ class SagaEngine:
         assert step.usual is not None
         local = step.usual(self._context(state, step))
         usual = local.statement
-        data = {**state.data, step.name: dict(usual.answer)}
-        data.pop("_step_started", None)
-        done = state.step + 1 >= len(definition.steps)
-        advanced = _moved(state, status="completed" if done else "running",
-                          step=state.step + 1, data=data, attempts=0)
+        advanced = self._advanced(definition, state, step, dict(usual.answer))
         records = (*state.unrecorded, _record(step.name, "action", "ok", None))
-        first = len(usual.args) + 1
-        args: list[Any] = [*usual.args, state.id, self.owner, state.fence, advanced.status,
-                           advanced.step, _json(advanced.data), advanced.error,
-                           advanced.attempts, 0.0, definition.lease, *columns(records, 5)]
-        ctes = [usual.ctes, f"work AS ({usual.row})", renumbered(_SAVE_CTES, first)]
-        if usual.events:
-            engine = self.runtime.db.sync_engine
-            ctes.append(held_events_cte(first + 15, fill_from="work"))
-            args += columns([outbox_row(engine, event) for event in usual.events], 5)
-        # the division fails the whole statement, the step's effect with it, when the
-        # saga is no longer this driver's (no row updated by `saved`)
-        statement = (f"WITH {', '.join(ctes)} SELECT 1 / (SELECT count(*)::int FROM saved), "
-                     "(SELECT to_jsonb(w)::text FROM work w)")
+        saved = renumbered(_SAVE_CTES, len(usual.args) + 1)
+        save_args = [*self._save_args(advanced, 0.0, definition.lease), *columns(records, 5)]
         try:
-            with statement_span(self.runtime.name, self.runtime.db, statement):
-                async with autocommit(self.runtime.db) as raw:
-                    row = await raw.fetchrow(statement, *args)
+            # the division fails the whole statement, the step's effect with it, when
+            # the saga is no longer this driver's (no row updated by `saved`)
+            row = await run_in_one_statement(
+                self.runtime, usual, [saved], save_args,
+                "SELECT 1 / (SELECT count(*)::int FROM saved), "
+                "(SELECT to_jsonb(w)::text FROM work w)")
         except asyncpg.DivisionByZeroError:
             self._lost(state)
         assert row is not None
         advanced.unrecorded, advanced.written = (), time.monotonic()
         faults.point(f"saga.{step.name}.done")  # done and recorded; the driver goes on
         local.done(None if row[1] is None else json.loads(row[1]))
-        if done:
+        if advanced.status == "completed":
             SAGAS_ENDED.labels(self.runtime.name, definition.name, "completed").inc()
         self._observe(definition, step, "action", "ok", started)
         return advanced
@@ -420,8 +408,7 @@ class SagaEngine:
                 state.id, state.fence, state.status, state.step, _json(state.data),
                 state.error, state.attempts, delay, lease, records))
         else:
-            args: list[Any] = [state.id, self.owner, state.fence, state.status, state.step,
-                               _json(state.data), state.error, state.attempts, delay, lease]
+            args = self._save_args(state, delay, lease)
             statement = _SAVE
             if records:
                 statement = _SAVE_AND_RECORD
@@ -435,6 +422,11 @@ class SagaEngine:
         state.unrecorded, state.written = (), time.monotonic()
         if not saved:
             self._lost(state)
+
+    def _save_args(self, state: _State, delay: float, lease: float) -> list[Any]:
+        """The parameters of `_UPDATE`: `state` written if this driver still holds it."""
+        return [state.id, self.owner, state.fence, state.status, state.step,
+                _json(state.data), state.error, state.attempts, delay, lease]
 
     def _lost(self, state: _State) -> NoReturn:
         SAGA_LEASES_LOST.labels(self.runtime.name, state.name).inc()
