@@ -62,11 +62,12 @@ def ensure_base_image(image: str) -> bool:
             lines = [line for line in result.stdout.splitlines() if line.strip()]
             raise MsaError(f"debootstrap failed: {lines[-1] if lines else result.stderr.strip()}")
         _trim(root)
-        tar = subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)
-        imported = subprocess.run([podman_binary(), "import", "-", image], stdin=tar.stdout,
-                                  capture_output=True, text=True, env=podman_env(),
-                                  timeout=900)
-        tar.wait()
+        # `with` closes our end of the pipe (left open, it is a leaked file at collection).
+        with subprocess.Popen(["tar", "-C", str(root), "-c", "."],
+                              stdout=subprocess.PIPE) as tar:
+            imported = subprocess.run([podman_binary(), "import", "-", image],
+                                      stdin=tar.stdout, capture_output=True, text=True,
+                                      env=podman_env(), timeout=900)
         if imported.returncode != 0 or tar.returncode != 0:
             raise MsaError(f"podman import of {image} failed: {imported.stderr.strip()}")
     return True
