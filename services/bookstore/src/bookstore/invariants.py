@@ -3,7 +3,8 @@
 - money: wallet balances + store revenue in the ledger = all top-ups; no balance
   below zero; every ledger entry balanced;
 - stock: available + reserved + sold = received per book; none below zero;
-- orders: every order CONFIRMED or CANCELLED once quiet; a confirmed order has
+- orders: every order CONFIRMED or CANCELLED once quiet; every cart's count of lines
+  (which caps it) is the number it holds; a confirmed order has
   exactly one debit and one ledger credit equal to its total and a committed
   reservation; a cancelled one has net zero money and holds no stock; no money
   moved for a saga that has no order; no saga driven by two replicas at once;
@@ -83,7 +84,8 @@ def _by_reference(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]
 
 
 async def orders(access: SystemAccess) -> CheckResult:
-    order_list = (await access.get("orders", "/internal/orders/audit"))["orders"]
+    audit = await access.get("orders", "/internal/orders/audit")
+    order_list = audit["orders"]
     sagas = await access.get("orders", "/internal/sagas/audit")
     debits = _by_reference((await access.get("wallet", "/internal/wallet/audit"))["debits"])
     sales = _by_reference((await access.get("ledger", "/internal/ledger/audit"))["sales"])
@@ -96,8 +98,12 @@ async def orders(access: SystemAccess) -> CheckResult:
         "cancelled": statuses["CANCELLED"],
         "pending": statuses["PENDING"],
         "overlapping_saga_drivers": sagas["overlapping_drivers"],
+        "miscounted_carts": audit["miscounted_carts"],
     })
     bad = result.violations
+    if audit["miscounted_carts"]:
+        bad.append(f"{audit['miscounted_carts']} cart(s) count another number of lines "
+                   "than they hold")
     if sagas["overlapping_drivers"]:
         bad.append(f"{sagas['overlapping_drivers']} saga(s) were driven by two replicas at once")
     known = set()

@@ -16,7 +16,6 @@ from sqlalchemy import (
     MetaData,
     Table,
     Text,
-    delete,
     select,
 )
 from sqlalchemy.dialects.postgresql import UUID
@@ -66,43 +65,73 @@ async def cart(conn: AsyncConnection, user_id: uuid.UUID) -> list[dict[str, Any]
     return [dict(row) for row in rows.mappings()]
 
 
+CART_FULL = "carts_lines_capped"
+"""The constraint a new line past the cart's cap fails (the `carts` row's CHECK)."""
+
+
 async def put_in_cart(conn: AsyncConnection, user_id: uuid.UUID, book_id: uuid.UUID,
                       quantity: int, *, add: bool, known: bool) -> list[dict[str, Any]] | None:
     """Add `quantity` copies of the book to the cart (or, without `add`, set its quantity)
     and return the whole cart, in one statement. Only a book orders knows (from catalog's
     events) is put in, unless `known` says it exists: for another, None and nothing
-    changed. The CHECK caps a line at 100."""
-    rows = await (await driver(conn)).fetch(_PUT_ADDING if add else _PUT_SETTING,
-                                            user_id, book_id, quantity, known)
+    changed. The CHECKs cap a line at 100 copies and a cart at 100 lines (`CART_FULL`)."""
+    rows = await (await driver(conn)).fetch(
+        f"WITH {_put_ctes(add)} SELECT book_id, quantity FROM cart ORDER BY added_at, book_id",
+        user_id, book_id, quantity, known)
     items = [dict(row) for row in rows]
     return items if any(item["book_id"] == book_id for item in items) else None
 
 
-_PUT = (
-    "WITH put AS (INSERT INTO cart_items (user_id, book_id, quantity) SELECT $1, $2, $3 "
-    "WHERE $4 OR EXISTS (SELECT 1 FROM books WHERE book_id = $2) "
-    "ON CONFLICT (user_id, book_id) DO UPDATE SET quantity = {quantity} "
-    "RETURNING book_id, quantity, added_at) "
-    "SELECT book_id, quantity FROM (SELECT book_id, quantity, added_at FROM cart_items "
-    "WHERE user_id = $1 AND book_id <> $2 UNION ALL SELECT * FROM put) cart "
-    "ORDER BY added_at, book_id"
-)
-_PUT_ADDING = _PUT.format(quantity="cart_items.quantity + excluded.quantity")
-_PUT_SETTING = _PUT.format(quantity="excluded.quantity")
+def cart_change(user_id: uuid.UUID, book_id: uuid.UUID, quantity: int, *, add: bool,
+                known: bool) -> OneStatement:
+    """`put_in_cart` as one statement, answering `{"items": [...]}`: no row (nothing
+    written) for a book orders does not know, and a failed statement for a change past
+    a cap or one that raced another change of the same cart (the count of lines it
+    moved is not that of the lines it saw): the transaction, holding the cart, then
+    decides."""
+    return OneStatement(
+        _put_ctes(add),
+        "SELECT coalesce(jsonb_agg(jsonb_build_object('book_id', c.book_id, 'quantity', "
+        "c.quantity) ORDER BY c.added_at, c.book_id), '[]') AS items FROM cart c, sized s "
+        "GROUP BY s.lines HAVING 1 / (count(*) = s.lines)::int = 1",
+        [user_id, book_id, quantity, known], {"items": None})
+
+
+def _put_ctes(add: bool) -> str:
+    """The cart change's CTEs: `put` (the line), `sized` (the cart's count of lines,
+    moved when the line is new: `xmax = 0` tells an insert from an update) and `cart`
+    (the cart as the statement leaves it)."""
+    quantity = "cart_items.quantity + excluded.quantity" if add else "excluded.quantity"
+    return (
+        "put AS (INSERT INTO cart_items (user_id, book_id, quantity) SELECT $1, $2, $3 "
+        "WHERE $4 OR EXISTS (SELECT 1 FROM books WHERE book_id = $2) "
+        f"ON CONFLICT (user_id, book_id) DO UPDATE SET quantity = {quantity} "
+        "RETURNING book_id, quantity, added_at, xmax = 0 AS added), "
+        "sized AS (INSERT INTO carts (user_id, lines) "
+        "SELECT $1, count(*) FILTER (WHERE added) FROM put HAVING count(*) > 0 "
+        "ON CONFLICT (user_id) DO UPDATE SET lines = carts.lines + excluded.lines "
+        "RETURNING lines), "
+        "cart AS (SELECT book_id, quantity, added_at FROM cart_items "
+        "WHERE user_id = $1 AND book_id <> $2 "
+        "UNION ALL SELECT book_id, quantity, added_at FROM put)"
+    )
 
 
 async def hold_cart(conn: AsyncConnection, user_id: uuid.UUID) -> None:
-    """Hold the customer's cart until the transaction ends (a transaction-scoped advisory
-    lock): two concurrent additions cannot both find room for one more line."""
+    """Hold the customer's cart until the transaction ends: lock its `carts` row (made if
+    missing), which every change of the cart's lines updates, so no other change of the
+    cart runs meanwhile and every statement after this one sees the cart as it is."""
     await (await driver(conn)).execute(
-        "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"cart:{user_id}")
+        "INSERT INTO carts (user_id) VALUES ($1) "
+        "ON CONFLICT (user_id) DO UPDATE SET lines = carts.lines", user_id)
 
 
 async def remove_from_cart(conn: AsyncConnection, user_id: uuid.UUID,
                            book_id: uuid.UUID) -> bool:
-    result = await conn.execute(delete(cart_items).where(
-        cart_items.c.user_id == user_id, cart_items.c.book_id == book_id))
-    return bool(result.rowcount)
+    """Remove the book's line (and count it off the cart); False if it was not there."""
+    return bool(await (await driver(conn)).fetchval(
+        "WITH gone AS (DELETE FROM cart_items WHERE user_id = $1 AND book_id = $2 "
+        f"RETURNING book_id), {_COUNTED_OFF} SELECT count(*) FROM gone", user_id, book_id))
 
 
 async def take_cart(conn: AsyncConnection, user_id: uuid.UUID) -> list[dict[str, Any]]:
@@ -151,10 +180,15 @@ async def order_with_steps(conn: asyncpg.Connection,
     return order
 
 
+_COUNTED_OFF = (
+    "counted_off AS (UPDATE carts SET lines = lines - (SELECT count(*) FROM gone) "
+    "WHERE user_id = $1 AND EXISTS (SELECT 1 FROM gone))"
+)
+"""The CTE that counts the lines `gone` (deleted) off the cart's count."""
 _TAKE_CART = (
-    "WITH taken AS (DELETE FROM cart_items WHERE user_id = $1 "
-    "RETURNING book_id, quantity, added_at) "
-    "SELECT t.book_id, t.quantity, b.title, b.price_cents FROM taken t "
+    "WITH gone AS (DELETE FROM cart_items WHERE user_id = $1 "
+    f"RETURNING book_id, quantity, added_at), {_COUNTED_OFF} "
+    "SELECT t.book_id, t.quantity, b.title, b.price_cents FROM gone t "
     "LEFT JOIN books b USING (book_id) ORDER BY t.added_at, t.book_id"
 )
 _INSERT_ORDER = (
@@ -216,3 +250,11 @@ async def audit(conn: AsyncConnection) -> list[dict[str, Any]]:
     rows = await conn.execute(select(orders.c.id, orders.c.user_id, orders.c.status,
                                      orders.c.total_cents, orders.c.saga_id, orders.c.reason))
     return [dict(row) for row in rows.mappings()]
+
+
+async def miscounted_carts(conn: AsyncConnection) -> int:
+    """Carts whose count of lines (the `carts` row) is not the number of their lines."""
+    return int(await (await driver(conn)).fetchval(
+        "SELECT count(*) FROM carts c FULL JOIN (SELECT user_id, count(*) AS n "
+        "FROM cart_items GROUP BY user_id) i USING (user_id) "
+        "WHERE coalesce(c.lines, 0) <> coalesce(i.n, 0)"))

@@ -117,4 +117,5 @@ async def get_order(order_id: uuid.UUID, rt: RuntimeDep, user: CurrentUser) -> d
 @internal.get("/audit")
 async def audit(rt: RuntimeDep) -> dict[str, Any]:
     async with snapshot(rt.db) as conn:
-        return {"orders": await adapters.audit(conn)}
+        return {"orders": await adapters.audit(conn),
+                "miscounted_carts": await adapters.miscounted_carts(conn)}

@@ -45,11 +45,11 @@ def cancellation_reason(step: str, problem_type: str, detail: str) -> str:
     return detail or f"{step} failed"
 
 
-def cart_change_refusal(quantities: dict[str, int], book_id: str, quantity: int) -> str | None:
-    """Why a cart holding `quantities` may not have `quantity` of `book_id`, or None."""
-    if book_id not in quantities and len(quantities) >= MAX_CART_LINES:
-        return f"a cart holds at most {MAX_CART_LINES} different books"
-    if quantity > MAX_QUANTITY:
-        return (f"a cart line holds at most {MAX_QUANTITY} copies; this one would hold "
-                f"{quantity}")
-    return None
+def cart_full() -> str:
+    """Why a full cart takes no new line."""
+    return f"a cart holds at most {MAX_CART_LINES} different books"
+
+
+def line_too_long() -> str:
+    """Why a cart line takes no more copies."""
+    return f"a cart line holds at most {MAX_QUANTITY} copies"

@@ -27,11 +27,10 @@ from msa import (
 from orders import adapters
 from orders.contracts import OrderLine, OrderPlaced
 from orders.domain import (
-    MAX_CART_LINES,
-    MAX_QUANTITY,
     OrderStatus,
     PricedLine,
-    cart_change_refusal,
+    cart_full,
+    line_too_long,
     order_total,
 )
 
@@ -71,7 +70,8 @@ async def put_in_cart(rt: Runtime, request: Request, key: str, body: Any,
                       *, add: bool) -> JSONResponse:
     """Add copies of a book to the cart (or set its quantity) once per key, and answer
     with the whole cart. The book must exist: the read model of catalog's books says
-    so, or (for one it does not know yet) catalog."""
+    so, or (for one it does not know yet) catalog. The usual change is one statement
+    (`adapters.cart_change`); refusals and races run in a transaction holding the cart."""
     known = False
 
     async def work(conn: AsyncConnection) -> dict[str, Any]:
@@ -79,24 +79,25 @@ async def put_in_cart(rt: Runtime, request: Request, key: str, body: Any,
         try:
             items = await adapters.put_in_cart(conn, user_id, book_id, quantity, add=add,
                                                known=known)
-        except asyncpg.CheckViolationError:  # the line would pass its cap
-            raise Unprocessable(cart_change_refusal({}, str(book_id), MAX_QUANTITY + 1)
-                                or "too many copies") from None
+        except asyncpg.CheckViolationError as exc:
+            if exc.constraint_name == adapters.CART_FULL:  # a new line past the cap
+                raise Conflict(cart_full(), title="Cart full") from None
+            raise Unprocessable(line_too_long()) from None
         if items is None:
             raise UnknownBooks([book_id])
-        if len(items) > MAX_CART_LINES:  # only a new line adds one: the rest were there
-            others = {str(item["book_id"]): item["quantity"] for item in items
-                      if item["book_id"] != book_id}
-            raise Conflict(cart_change_refusal(others, str(book_id), quantity) or "cart full",
-                           title="Cart full")
         return {"items": items}
 
+    def attempt() -> Awaitable[JSONResponse]:
+        usual = adapters.cart_change(user_id, book_id, quantity, add=add, known=known)
+        return run_idempotent(rt, request, key, body, work, principal=str(user_id),
+                              usual=usual)
+
     try:
-        return await run_idempotent(rt, request, key, body, work, principal=str(user_id))
+        return await attempt()
     except UnknownBooks:
         await ensure_book_exists(rt, book_id)
         known = True
-        return await run_idempotent(rt, request, key, body, work, principal=str(user_id))
+        return await attempt()
 
 
 async def place_order(rt: Runtime, conn: AsyncConnection, user_id: uuid.UUID,
