@@ -100,6 +100,8 @@ async def run_idempotent(
         if usual is not None:
             answered = await _in_one_statement(runtime, scope, key, request_hash, status, usual)
             if answered is not None:
+                if usual.written is not None:
+                    usual.written(answered)
                 faults.point("idempotency.after_commit")
                 return _answer(answered, status, "application/json", {})
         async with runtime.db.begin() as conn:

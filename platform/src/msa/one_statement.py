@@ -9,15 +9,15 @@ a transaction of its own: one round trip, no BEGIN and COMMIT.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
-from msa.db import autocommit, columns
+from msa.db import autocommit, columns, renumbered
 from msa.events import Event
-from msa.messaging.outbox import held_events_cte, outbox_row
+from msa.messaging.outbox import HeldWrite, held_events_cte, outbox_row
 from msa.sqltrace import statement_span
 
 if TYPE_CHECKING:
@@ -41,6 +41,11 @@ class OneStatement:
     When no row comes back, or PostgreSQL refuses the statement (the key already
     stored: its unique index; a race on a claim), the request runs its `work` in a
     transaction as before, which answers repeats, refusals and the rare cases.
+
+    `writes` are further statements of the platform's (parameters from `$1`, e.g.
+    `SagaEngine.start_in_statement`) that read the row as `work` and write only with
+    it; `written`, with `run_idempotent`, is called with the stored answer once the
+    statement has written it.
     """
 
     ctes: str
@@ -48,20 +53,26 @@ class OneStatement:
     args: Sequence[Any]
     answer: dict[str, Any]
     events: Sequence[Event] = ()
+    writes: Sequence[HeldWrite] = ()
+    written: Callable[[Any], None] | None = None
 
 
 async def run_in_one_statement(runtime: Runtime, usual: OneStatement, more: Sequence[str],
                                more_args: Sequence[Any], select: str) -> asyncpg.Record | None:
     """Run `usual`'s CTEs, its row as the CTE `work`, the caller's CTEs `more` (their
-    parameters numbered after `usual.args`: `more_args`) and `usual`'s events (written
-    only when `work` has its row, their fields filled from it), then `select` — one
-    statement in autocommit, inside a transaction span; its first row, if any."""
+    parameters numbered after `usual.args`: `more_args`), `usual`'s events (written
+    only when `work` has its row, their fields filled from it) and its `writes`, then
+    `select` — one statement in autocommit, inside a transaction span; its first row,
+    if any."""
     ctes = [usual.ctes, f"work AS ({usual.row})", *more]
     args = [*usual.args, *more_args]
     if usual.events:
         ctes.append(held_events_cte(len(args) + 1, fill_from="work"))
         engine = runtime.db.sync_engine
         args += columns([outbox_row(engine, event) for event in usual.events], 5)
+    for n, (write, values) in enumerate(usual.writes):
+        ctes.append(f"held{n} AS ({renumbered(write, len(args) + 1)})")
+        args += values
     statement = f"WITH {', '.join(ctes)} {select}"
     with statement_span(runtime.name, runtime.db, statement):
         async with autocommit(runtime.db) as raw:

@@ -10,6 +10,7 @@ import os
 import random
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -21,7 +22,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from msa import deadline, faults, tracing
 from msa.client import RemoteProblem, ServiceCallError
 from msa.db import autocommit, columns, driver, renumbered
-from msa.messaging.outbox import HeldEvent, hold_write, holding_events, with_held_events
+from msa.messaging.outbox import (
+    HeldEvent,
+    HeldWrite,
+    filled,
+    hold_write,
+    holding_events,
+    with_held_events,
+)
 from msa.metrics import (
     SAGA_STEP_FAILURES,
     SAGA_STEP_LATENCY,
@@ -49,6 +57,16 @@ SAGA_LEASES_LOST = Counter(
     "Writes refused because another driver had taken the saga over (nothing recorded)",
     ["service", "saga"],
 )
+
+
+@dataclass(frozen=True)
+class StartInStatement:
+    """A saga's start written by another's one statement (`SagaEngine.start_in_statement`):
+    the `write` to add to it, and `written` to call with the fields it filled once it
+    has written them."""
+
+    write: HeldWrite
+    written: Callable[[dict[str, Any]], None]
 
 
 @dataclass
@@ -92,21 +110,48 @@ class SagaEngine:
         Call `run(saga_id)` after the transaction commits to drive it at once;
         if this process dies first, the recovery loop of any replica picks it up.
         """
-        definition = self.definitions[name]
         saga_id = saga_id or uuid.uuid4()
+        data, row = self._start_row(name, data, saga_id)
+        if not hold_write(conn, _START, row):  # else written with the request's key
+            await (await driver(conn)).execute(_START, *row)
+        self._written(saga_id, name, data)
+        return saga_id
+
+    def start_in_statement(self, name: str, data: dict[str, Any], saga_id: uuid.UUID,
+                           fill_from: str = "work") -> StartInStatement:
+        """A new saga's start as a write of someone else's one statement (for
+        `msa.OneStatement.writes`): written only when the relation `fill_from` has its
+        row, whose columns fill the fields of `data` of the same names (what the
+        statement computed). Once the statement has written it, call the result's
+        `written` with those fields (e.g. the stored answer, filled the same way), so
+        that `run(saga_id)` drives it without reading it back."""
+        data, row = self._start_row(name, data, saga_id)
+        statement = _START_FROM.format(data=filled("$3::jsonb", "w"), row=fill_from)
+
+        def written(fields: dict[str, Any]) -> None:
+            self._written(saga_id, name, {**data, **{k: v for k, v in fields.items()
+                                                     if k in data}})
+
+        return StartInStatement((statement, row), written)
+
+    def _start_row(self, name: str, data: dict[str, Any],
+                   saga_id: uuid.UUID) -> tuple[dict[str, Any], tuple[Any, ...]]:
+        """The data a new saga starts with (the trace it continues included) and the
+        parameters of its row (`_START`)."""
+        definition = self.definitions[name]
         trace_context: dict[str, str] = {}
         tracing.inject_headers(trace_context)  # a resumed saga continues its trace
         if trace_context:
             data = {**data, "_trace": trace_context}
-        row = (saga_id, name, _json(data), self.owner, definition.lease)
-        if not hold_write(conn, _START, row):  # else written with the request's key
-            await (await driver(conn)).execute(_START, *row)
-        # what was written, so that driving it needs no read (dropped if never driven)
+        return data, (saga_id, name, _json(data), self.owner, definition.lease)
+
+    def _written(self, saga_id: uuid.UUID, name: str, data: dict[str, Any]) -> None:
+        """A saga started here: what was written, so that driving it needs no read
+        (dropped if never driven)."""
         self._started[saga_id] = _State(saga_id, name, "running", 0, data, None, 0, 1)
         while len(self._started) > STARTED_KEPT:
             self._started.pop(next(iter(self._started)))
         SAGAS_STARTED.labels(self.runtime.name, name).inc()
-        return saga_id
 
     def run(self, saga_id: uuid.UUID, fence: int = 1) -> asyncio.Task[str]:
         """Drive a saga this replica holds in the background; the task ends with its status."""
@@ -479,6 +524,11 @@ _START = (
     "INSERT INTO msa_saga (id, saga_type, status, step, data, owner, lease_until, fence, "
     "attempts) VALUES ($1, $2, 'running', 0, $3::jsonb, $4, "
     "now() + make_interval(secs => $5), 1, 0)"
+)
+_START_FROM = (
+    "INSERT INTO msa_saga (id, saga_type, status, step, data, owner, lease_until, fence, "
+    "attempts) SELECT $1, $2, 'running', 0, {data}, $4, now() + make_interval(secs => $5), "
+    "1, 0 FROM {row} w"
 )
 _CLAIM = (
     "UPDATE msa_saga SET owner = $1, fence = fence + 1, "

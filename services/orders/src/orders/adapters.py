@@ -143,6 +143,32 @@ async def take_cart(conn: AsyncConnection, user_id: uuid.UUID) -> list[dict[str,
     return [dict(row) for row in rows]
 
 
+def placing(user_id: uuid.UUID, order_id: uuid.UUID, saga_id: uuid.UUID,
+            answer: dict[str, Any], events: list[Event]) -> OneStatement:
+    """The checkout's usual case as one statement (what `take_cart` and `insert_order`
+    do in the transaction): the cart emptied into a PENDING order priced from the read
+    model, with a row of the order's `total_cents` and its `lines` (as the contract's
+    OrderLine), or no row and nothing written when the cart is empty or holds a book
+    the read model does not know."""
+    return OneStatement(
+        "gone AS (DELETE FROM cart_items WHERE user_id = $1 AND NOT EXISTS ("
+        "SELECT 1 FROM cart_items c LEFT JOIN books b USING (book_id) "
+        "WHERE c.user_id = $1 AND b.book_id IS NULL) "
+        f"RETURNING book_id, quantity, added_at), {_COUNTED_OFF}, "
+        "priced AS (SELECT g.book_id, g.quantity, g.added_at, b.title, b.price_cents "
+        "FROM gone g JOIN books b USING (book_id)), "
+        "placed AS (INSERT INTO orders (id, user_id, status, total_cents, saga_id) "
+        "SELECT $2, $1, $4, sum(quantity::bigint * price_cents), $3 FROM priced "
+        "HAVING count(*) > 0 RETURNING id, total_cents), "
+        "placed_lines AS (INSERT INTO order_lines (order_id, book_id, quantity, "
+        "price_cents, title) SELECT p.id, l.book_id, l.quantity, l.price_cents, l.title "
+        "FROM placed p, priced l)",
+        "SELECT p.total_cents, (SELECT jsonb_agg(jsonb_build_object('book_id', book_id, "
+        "'quantity', quantity, 'price_cents', price_cents) ORDER BY added_at, book_id) "
+        "FROM priced) AS lines FROM placed p",
+        [user_id, order_id, saga_id, str(OrderStatus.PENDING)], answer, events)
+
+
 async def set_book(conn: AsyncConnection, book_id: uuid.UUID, title: str,
                    price_cents: int) -> None:
     """Remember a book's title and current price (from catalog's events)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import uuid
 from collections.abc import Awaitable
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from msa import (
     Conflict,
     NotFound,
+    OneStatement,
     RemoteProblem,
     Runtime,
     Unprocessable,
@@ -136,11 +138,34 @@ async def place_order(rt: Runtime, conn: AsyncConnection, user_id: uuid.UUID,
     await emit(conn, OrderPlaced(order_id=order_id, user_id=user_id, total_cents=total,
                                  lines=contract_lines))
     assert rt.sagas is not None
-    await rt.sagas.start(conn, "checkout", {
-        "order_id": str(order_id), "user_id": str(user_id), "total_cents": total,
-        "lines": [line.model_dump(mode="json") for line in contract_lines],
-    }, saga_id=saga_id)
+    await rt.sagas.start(conn, "checkout", _saga_data(
+        order_id, user_id, total, [line.model_dump(mode="json") for line in contract_lines],
+    ), saga_id=saga_id)
     return {"id": order_id, "saga_id": saga_id, "status": OrderStatus.PENDING}
+
+
+def _saga_data(order_id: uuid.UUID, user_id: uuid.UUID, total: int,
+               lines: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the checkout saga starts with."""
+    return {"order_id": str(order_id), "user_id": str(user_id), "total_cents": total,
+            "lines": lines}
+
+
+def placing_in_one_statement(rt: Runtime, user_id: uuid.UUID) -> OneStatement:
+    """The usual checkout as one statement (`adapters.placing`): the order, its
+    OrderPlaced event, the checkout saga's start and the key with the answer, in one
+    round trip. The order's total and lines, computed by the statement, fill the
+    fields of the same names of the event, the saga's data and the answer."""
+    assert rt.sagas is not None
+    order_id, saga_id = uuid.uuid4(), uuid.uuid4()
+    start = rt.sagas.start_in_statement("checkout", _saga_data(order_id, user_id, 0, []),
+                                        saga_id)
+    usual = adapters.placing(
+        user_id, order_id, saga_id,
+        {"id": order_id, "saga_id": saga_id, "status": OrderStatus.PENDING,
+         "total_cents": None, "lines": None},
+        [OrderPlaced(order_id=order_id, user_id=user_id, total_cents=0, lines=[])])
+    return dataclasses.replace(usual, writes=[start.write], written=start.written)
 
 
 async def checkout(rt: Runtime, request: Request, key: str, user_id: uuid.UUID) -> JSONResponse:
@@ -152,7 +177,8 @@ async def checkout(rt: Runtime, request: Request, key: str, user_id: uuid.UUID) 
 
     try:
         placed = await run_idempotent(rt, request, key, None, place, status=201,
-                                      principal=str(user_id))
+                                      principal=str(user_id),
+                                      usual=placing_in_one_statement(rt, user_id))
     except UnknownBooks as unknown:
         fetched = await prices(rt, unknown.book_ids)
         placed = await run_idempotent(rt, request, key, None, place, status=201,

@@ -74,3 +74,33 @@ async def test_another_users_order_and_an_unknown_one_are_not_found(shop, new_bo
     admin = {"X-User-Id": str(uuid.uuid4()), "X-User-Role": "admin"}
     assert (await shop.orders.get(f"/api/orders/{order['id']}", headers=admin)
             ).json()["id"] == order["id"]
+
+
+async def test_two_checkouts_of_one_cart_at_once_place_one_order_for_all_of_it(
+        shop, new_book, credited):
+    first, second = await new_book(price_cents=700), await new_book(price_cents=1100)
+    ann = await credited(10_000)
+    for book, quantity in ((first, 2), (second, 3)):
+        added = await shop.orders.post("/api/orders/cart/items",
+                                       json={"book_id": book, "quantity": quantity},
+                                       headers={**ann, **key()})
+        assert added.status_code == 200, added.text
+    answers = await asyncio.gather(*(
+        shop.orders.post("/api/orders/checkout", headers={**ann, **key()}) for _ in range(2)))
+    placed = [answer for answer in answers if answer.status_code in (201, 202)]
+    refused = [answer for answer in answers if answer.status_code == 422]
+    assert len(placed) == 1 and len(refused) == 1, [answer.text for answer in answers]
+    assert "empty" in refused[0].json()["detail"]
+    order_id = placed[0].json()["id"]
+    for _ in range(300):
+        order = (await shop.orders.get(f"/api/orders/{order_id}", headers=ann)).json()
+        if order["status"] != "PENDING":
+            break
+        await asyncio.sleep(0.05)
+    assert order["status"] == "CONFIRMED", order
+    assert order["total_cents"] == 2 * 700 + 3 * 1100
+    assert sorted((line["book_id"], line["quantity"], line["price_cents"])
+                  for line in order["lines"]) == sorted([(first, 2, 700), (second, 3, 1100)])
+    wallet = (await shop.wallet.get("/api/wallet", headers=ann)).json()
+    assert wallet["balance_cents"] == 10_000 - order["total_cents"]  # the saga's total
+    assert (await shop.orders.get("/api/orders/cart", headers=ann)).json() == {"items": []}
