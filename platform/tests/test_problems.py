@@ -57,3 +57,17 @@ async def test_a_lost_database_connection_is_a_503_problem_not_a_500():
     assert "database is unreachable" in response.json()["detail"]
     refused = await get(app_raising(ConnectionRefusedError(111, "connection refused")))
     assert refused.status_code == 503
+
+
+async def test_a_transaction_rolled_back_to_break_a_deadlock_is_a_503_to_try_again():
+    import asyncpg
+    from sqlalchemy.exc import DBAPIError
+
+    for cause in (asyncpg.exceptions.DeadlockDetectedError("deadlock detected"),
+                  asyncpg.exceptions.SerializationError("could not serialize access")):
+        response = await get(app_raising(DBAPIError("UPDATE carts ...", {}, cause)))
+        assert response.status_code == 503, response.text
+        assert response.headers["retry-after"] == "1"
+        assert "nothing was written" in response.json()["detail"]
+        response = await get(app_raising(cause))
+        assert response.status_code == 503, response.text

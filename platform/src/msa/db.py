@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -207,12 +207,26 @@ def database_unreachable(exc: BaseException | None) -> bool:
     from sqlalchemy.exc import DBAPIError
     from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+    return _in_chain(exc, lambda e: isinstance(
+        e, OSError | PoolTimeout | asyncpg.PostgresConnectionError | asyncpg.InterfaceError
+        | asyncpg.exceptions.OperatorInterventionError) or (
+        isinstance(e, DBAPIError) and bool(e.connection_invalidated)))
+
+
+def transaction_aborted(exc: BaseException | None) -> bool:
+    """Whether `exc` (or what caused it) is PostgreSQL rolling a transaction back to break
+    a deadlock or a serialization conflict (SQLSTATE class 40): nothing of it was
+    written, and the same request run again may well succeed."""
+    import asyncpg
+
+    return _in_chain(exc, lambda e: isinstance(e, asyncpg.TransactionRollbackError))
+
+
+def _in_chain(exc: BaseException | None, found: Callable[[BaseException], bool]) -> bool:
+    """Whether `exc` or what caused it (its `orig`, cause or context) is `found`."""
     seen = 0
     while exc is not None and seen < 10:
-        if isinstance(exc, OSError | PoolTimeout | asyncpg.PostgresConnectionError
-                      | asyncpg.InterfaceError | asyncpg.exceptions.OperatorInterventionError):
-            return True
-        if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        if found(exc):
             return True
         exc = getattr(exc, "orig", None) or exc.__cause__ or exc.__context__
         seen += 1

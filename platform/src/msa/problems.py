@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from msa.call_errors import ServiceTimeout, ServiceUnavailable
-from msa.db import database_unreachable
+from msa.db import database_unreachable, transaction_aborted
 
 PROBLEM_JSON = "application/problem+json"
 _log = logging.getLogger("msa.problems")
@@ -147,6 +147,10 @@ def install_problem_handlers(app: FastAPI) -> None:
             # and its transaction did not commit unless the connection died in the commit
             return _try_again(request, 503, exc, "the service's database is unreachable; try "
                               "again (with the same Idempotency-Key for a change)")
+        if transaction_aborted(exc):  # a deadlock or a serialization conflict was broken
+            return _try_again(request, 503, exc, "the database rolled this request back to "
+                              "settle a conflict with another; nothing was written: try again "
+                              "(with the same Idempotency-Key for a change)")
         _log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem_response(500, "Internal server error", None, request.url.path)
 

@@ -103,8 +103,10 @@ def _put_ctes(add: bool) -> str:
     (the cart as the statement leaves it)."""
     quantity = "cart_items.quantity + excluded.quantity" if add else "excluded.quantity"
     return (
+        f"{_CART_FIRST}, "
         "put AS (INSERT INTO cart_items (user_id, book_id, quantity) SELECT $1, $2, $3 "
-        "WHERE $4 OR EXISTS (SELECT 1 FROM books WHERE book_id = $2) "
+        "WHERE ($4 OR EXISTS (SELECT 1 FROM books WHERE book_id = $2)) AND "
+        f"{_AFTER_CART} "
         f"ON CONFLICT (user_id, book_id) DO UPDATE SET quantity = {quantity} "
         "RETURNING book_id, quantity, added_at, xmax = 0 AS added), "
         "sized AS (INSERT INTO carts (user_id, lines) "
@@ -130,8 +132,9 @@ async def remove_from_cart(conn: AsyncConnection, user_id: uuid.UUID,
                            book_id: uuid.UUID) -> bool:
     """Remove the book's line (and count it off the cart); False if it was not there."""
     return bool(await (await driver(conn)).fetchval(
-        "WITH gone AS (DELETE FROM cart_items WHERE user_id = $1 AND book_id = $2 "
-        f"RETURNING book_id), {_COUNTED_OFF} SELECT count(*) FROM gone", user_id, book_id))
+        f"WITH {_CART_FIRST}, gone AS (DELETE FROM cart_items WHERE user_id = $1 "
+        f"AND book_id = $2 AND {_AFTER_CART} RETURNING book_id), {_COUNTED_OFF} "
+        "SELECT count(*) FROM gone", user_id, book_id))
 
 
 async def take_cart(conn: AsyncConnection, user_id: uuid.UUID) -> list[dict[str, Any]]:
@@ -151,7 +154,8 @@ def placing(user_id: uuid.UUID, order_id: uuid.UUID, saga_id: uuid.UUID,
     OrderLine), or no row and nothing written when the cart is empty or holds a book
     the read model does not know."""
     return OneStatement(
-        "gone AS (DELETE FROM cart_items WHERE user_id = $1 AND NOT EXISTS ("
+        f"{_CART_FIRST}, gone AS (DELETE FROM cart_items WHERE user_id = $1 "
+        f"AND {_AFTER_CART} AND NOT EXISTS ("
         "SELECT 1 FROM cart_items c LEFT JOIN books b USING (book_id) "
         "WHERE c.user_id = $1 AND b.book_id IS NULL) "
         f"RETURNING book_id, quantity, added_at), {_COUNTED_OFF}, "
@@ -206,14 +210,25 @@ async def order_with_steps(conn: asyncpg.Connection,
     return order
 
 
+_CART_FIRST = (
+    "cart_first AS (SELECT count(*) AS n FROM "
+    "(SELECT FROM carts WHERE user_id = $1 FOR UPDATE) c)"
+)
+"""The CTE locking the cart's `carts` row before the statement touches a line (with
+`_AFTER_CART` in the qualification of its first write): every change of a cart takes
+the cart's row and then its lines, in this order, so two changes never wait on each
+other in a circle (a deadlock). Only a customer's very first cart row, made by one
+change while another is under way, can still close a circle: PostgreSQL then rolls one
+back, which answers 503 (try again)."""
+_AFTER_CART = "(SELECT n FROM cart_first) >= 0"
 _COUNTED_OFF = (
     "counted_off AS (UPDATE carts SET lines = lines - (SELECT count(*) FROM gone) "
     "WHERE user_id = $1 AND EXISTS (SELECT 1 FROM gone))"
 )
 """The CTE that counts the lines `gone` (deleted) off the cart's count."""
 _TAKE_CART = (
-    "WITH gone AS (DELETE FROM cart_items WHERE user_id = $1 "
-    f"RETURNING book_id, quantity, added_at), {_COUNTED_OFF} "
+    f"WITH {_CART_FIRST}, gone AS (DELETE FROM cart_items WHERE user_id = $1 "
+    f"AND {_AFTER_CART} RETURNING book_id, quantity, added_at), {_COUNTED_OFF} "
     "SELECT t.book_id, t.quantity, b.title, b.price_cents FROM gone t "
     "LEFT JOIN books b USING (book_id) ORDER BY t.added_at, t.book_id"
 )
