@@ -132,9 +132,8 @@ async def remove_from_cart(conn: AsyncConnection, user_id: uuid.UUID,
                            book_id: uuid.UUID) -> bool:
     """Remove the book's line (and count it off the cart); False if it was not there."""
     return bool(await (await driver(conn)).fetchval(
-        f"WITH {_CART_FIRST}, gone AS (DELETE FROM cart_items WHERE user_id = $1 "
-        f"AND book_id = $2 AND {_AFTER_CART} RETURNING book_id), {_COUNTED_OFF} "
-        "SELECT count(*) FROM gone", user_id, book_id))
+        f"WITH {_lines_gone('AND book_id = $2')} SELECT count(*) FROM gone",
+        user_id, book_id))
 
 
 async def take_cart(conn: AsyncConnection, user_id: uuid.UUID) -> list[dict[str, Any]]:
@@ -154,11 +153,8 @@ def placing(user_id: uuid.UUID, order_id: uuid.UUID, saga_id: uuid.UUID,
     OrderLine), or no row and nothing written when the cart is empty or holds a book
     the read model does not know."""
     return OneStatement(
-        f"{_CART_FIRST}, gone AS (DELETE FROM cart_items WHERE user_id = $1 "
-        f"AND {_AFTER_CART} AND NOT EXISTS ("
-        "SELECT 1 FROM cart_items c LEFT JOIN books b USING (book_id) "
-        "WHERE c.user_id = $1 AND b.book_id IS NULL) "
-        f"RETURNING book_id, quantity, added_at), {_COUNTED_OFF}, "
+        _lines_gone("AND NOT EXISTS (SELECT 1 FROM cart_items c LEFT JOIN books b "
+                    "USING (book_id) WHERE c.user_id = $1 AND b.book_id IS NULL)") + ", "
         "priced AS (SELECT g.book_id, g.quantity, g.added_at, b.title, b.price_cents "
         "FROM gone g JOIN books b USING (book_id)), "
         "placed AS (INSERT INTO orders (id, user_id, status, total_cents, saga_id) "
@@ -226,9 +222,19 @@ _COUNTED_OFF = (
     "WHERE user_id = $1 AND EXISTS (SELECT 1 FROM gone))"
 )
 """The CTE that counts the lines `gone` (deleted) off the cart's count."""
+
+
+def _lines_gone(condition: str = "") -> str:
+    """The CTEs deleting the cart's lines that meet `condition` (SQL after `AND`'s, or
+    nothing for all) as `gone` (book_id, quantity, added_at), the cart's row taken first
+    and the lines counted off it."""
+    return (f"{_CART_FIRST}, gone AS (DELETE FROM cart_items WHERE user_id = $1 "
+            f"AND {_AFTER_CART} {condition} RETURNING book_id, quantity, added_at), "
+            f"{_COUNTED_OFF}")
+
+
 _TAKE_CART = (
-    f"WITH {_CART_FIRST}, gone AS (DELETE FROM cart_items WHERE user_id = $1 "
-    f"AND {_AFTER_CART} RETURNING book_id, quantity, added_at), {_COUNTED_OFF} "
+    f"WITH {_lines_gone()} "
     "SELECT t.book_id, t.quantity, b.title, b.price_cents FROM gone t "
     "LEFT JOIN books b USING (book_id) ORDER BY t.added_at, t.book_id"
 )
