@@ -128,7 +128,7 @@ DB_POOL_CHECKED_OUT = Gauge(
     "msa_db_pool_checked_out", "Database connections in use", ["service"]
 )
 DB_POOL_SIZE = Gauge(
-    "msa_db_pool_size", "Database connections the pool may open (size + overflow)", ["service"]
+    "msa_db_pool_size", "Database connections the pool may open", ["service"]
 )
 
 _BUSINESS: dict[str, Counter] = {}

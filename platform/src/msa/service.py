@@ -114,6 +114,10 @@ class ServiceDefinition:
             openapi_url="/openapi.json",
             docs_url="/docs",
             redoc_url=None,
+            # msa records its own server spans and metrics (msa.metrics.ObservedApp, one
+            # per request): FastAPI's own would double them, and off it does not ask
+            # OpenTelemetry on every request whether a provider was set
+            telemetry={"tracing": False, "metrics": False, "logs": False},
         )
         app.state.runtime = runtime
         install_problem_handlers(app)
