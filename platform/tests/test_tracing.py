@@ -164,6 +164,45 @@ async def test_a_transaction_is_one_database_span_under_the_request(msa_postgres
     assert transaction["attributes"]["db.operation"] == "ROLLBACK"  # a read, never committed
 
 
+async def test_a_connection_lost_inside_a_traced_transaction_keeps_its_own_error(msa_postgres):
+    """The backend dies mid-transaction (as when the database restarts or its link is
+    cut): the transaction's span ends as a rollback, and what reaches the request is
+    the lost connection's error (a 503: try again), not SQLAlchemy's PendingRollbackError
+    from a span bookkeeping read of the lost connection (which was a 500)."""
+    import asyncpg
+    from sqlalchemy.exc import PendingRollbackError
+
+    from msa.db import create_engine, database_unreachable
+    from msa.sqltrace import instrument_engine
+
+    url = msa_postgres.create_database()
+    tracing.setup("lost-demo")
+    engine = create_engine(url, pool_size=1)
+    instrument_engine(engine, "lost-demo")
+    killer = await asyncpg.connect(url)
+    caught: BaseException | None = None
+    try:
+        with tracing.span("lost-demo", "request"):
+            try:
+                async with engine.begin() as conn:
+                    backend = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar()
+                    await killer.execute("SELECT pg_terminate_backend($1)", backend)
+                    await conn.execute(text("SELECT 1"))
+            except Exception as exc:
+                caught = exc
+        assert caught is not None and not isinstance(caught, PendingRollbackError), caught
+        assert database_unreachable(caught)
+        [transaction] = [s for s in tracing.finished_spans("lost-demo")
+                         if s["kind"] == "client"]
+        assert transaction["attributes"]["db.operation"] == "ROLLBACK"
+        assert transaction["status"] == "error"
+        async with engine.connect() as conn:  # the pool serves again
+            assert (await conn.execute(text("SELECT 2"))).scalar() == 2
+    finally:
+        await killer.close()
+        await engine.dispose()
+
+
 async def test_the_callee_gets_the_deadline_and_refuses_an_expired_one():
     budgets.clear()
     async with running() as front:

@@ -11,6 +11,12 @@ A statement that is a transaction of its own (`msa.OneStatement`, a saga's
 `LocalStatement`: written in autocommit, no BEGIN) gets the same span from
 `statement_span`, ended as a COMMIT of one statement, or as failed.
 
+A transaction's span is kept beside its SQLAlchemy `Connection`, not in the
+connection's `info`: `info` belongs to the driver's connection, and when that
+connection is lost mid-transaction (the database restarts, its link is cut) reading
+`info` during the rollback raises SQLAlchemy's PendingRollbackError, which would
+replace the lost connection's error (a 503: try again) with a 500.
+
 Listens on the sync engine behind the service's AsyncEngine (SQLAlchemy runs
 the async driver in a greenlet that shares the caller's context, so the current
 span is the request's). A transaction outside any trace (the outbox relay's and
@@ -21,6 +27,7 @@ loops would otherwise fill the ring with noise.
 from __future__ import annotations
 
 import contextlib
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -32,8 +39,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from msa.tracing import tracer_for
 
 STATEMENT_CHARS = 300
-_SPAN = "_msa_span"
-_COUNT = "_msa_statements"
+# an open transaction's SQLAlchemy Connection → [its span, statements so far]
+_open: weakref.WeakKeyDictionary[Any, list[Any]] = weakref.WeakKeyDictionary()
 _SKIPPED = frozenset({"SAVEPOINT", "RELEASE"})  # bookkeeping of nested transactions
 
 
@@ -48,38 +55,37 @@ def instrument_engine(engine: AsyncEngine, service: str) -> None:
 
     def began(conn: Any) -> None:
         if trace.get_current_span().is_recording():  # in a trace, and a sampled one
-            conn.info[_SPAN] = tracer.start_span(f"transaction {database}",
-                                                 kind=SpanKind.CLIENT, attributes=base)
-            conn.info[_COUNT] = 0
+            _open[conn] = [tracer.start_span(f"transaction {database}",
+                                             kind=SpanKind.CLIENT, attributes=base), 0]
 
     def before(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
                executemany: bool) -> None:
-        span = conn.info.get(_SPAN)
-        if span is None:
+        entry = _open.get(conn)
+        if entry is None:
             return
-        count = conn.info[_COUNT]
-        if count == 0:
+        if entry[1] == 0:
             operation = statement.lstrip()[:16].split(None, 1)[0].upper() if statement else ""
             if operation in _SKIPPED:
                 return
-            span.set_attribute("db.statement", statement[:STATEMENT_CHARS])
-        conn.info[_COUNT] = count + 1
+            entry[0].set_attribute("db.statement", statement[:STATEMENT_CHARS])
+        entry[1] += 1
 
     def ended(outcome: str) -> Any:
         def end(conn: Any) -> None:
-            span: Span | None = conn.info.pop(_SPAN, None)
-            if span is not None:
+            entry = _open.pop(conn, None)
+            if entry is not None:
+                span: Span = entry[0]
                 span.set_attribute("db.operation", outcome)
-                span.set_attribute("db.statements", conn.info.pop(_COUNT, 0))
+                span.set_attribute("db.statements", entry[1])
                 span.end()
         return end
 
     def failed(exception_context: Any) -> None:
         conn = exception_context.connection
-        span = conn.info.get(_SPAN) if conn is not None else None
-        if span is not None:
+        entry = _open.get(conn) if conn is not None else None
+        if entry is not None:
             error = exception_context.original_exception
-            span.set_status(StatusCode.ERROR, f"{type(error).__name__}: {error}"[:200])
+            entry[0].set_status(StatusCode.ERROR, f"{type(error).__name__}: {error}"[:200])
 
     event.listen(sync_engine, "begin", began)
     event.listen(sync_engine, "before_cursor_execute", before)
