@@ -70,7 +70,8 @@ Written by `make bench` (`msa bench`, the code in `bench/`, the peers in
 `bench/peers/`). Every figure below comes from one run on one machine, with the
 systems interleaved in rounds; the medians of the rounds are shown with their
 min–max. The load generator runs in its own process and its CPU is reported
-apart. Rerun it and this page is rewritten.
+apart. Rerun it and this page is rewritten. How the checkout got here, pass by pass,
+with before/after figures: [lean-checkout.md](lean-checkout.md).
 
 """
     body = markdown(found, pictures, note).split("\n", 2)[2]
