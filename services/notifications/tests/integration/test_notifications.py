@@ -97,10 +97,10 @@ async def test_the_same_event_twice_is_still_one_message(
     event_id = await publish(orders, confirmed(user))
     await publish(orders, confirmed(user), event_id)  # dropped by JetStream's window
     await publish(orders, confirmed(user), event_id, msg_id=uuid.uuid4().hex)  # the inbox's
-    sentinel = await publish(orders, OrderCancelled(order_id=uuid.uuid4(), user_id=user,
-                                                    reason="sentinel"))
-    await inbox_of(notifications, user, lambda b: any(i["kind"] == "cancelled"
-                                                      for i in b["items"]))
+    # the sentinel goes to the same consumer as the repeats (a cancellation has its own
+    # consumer, which may run ahead): once it is handled, so are the repeats before it
+    sentinel = await publish(orders, confirmed(user))
+    await inbox_of(notifications, user, lambda b: len(b["items"]) >= 2)
     counts = await per_event(notifications)
     assert counts[str(event_id)] == 1 and counts[str(sentinel)] == 1
     body = await inbox_of(notifications, user, lambda b: True)
