@@ -21,6 +21,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from msa.settings import DB_POOL_SIZE
+
 PLATFORM_MIGRATIONS = Path(__file__).parent / "migrations"
 PLATFORM_VERSION_TABLE = "msa_alembic_version"
 SERVICE_VERSION_TABLE = "alembic_version"
@@ -37,7 +39,8 @@ def asyncpg_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def create_engine(url: str, pool_size: int = 25, application_name: str = "msa") -> AsyncEngine:
+def create_engine(url: str, pool_size: int = DB_POOL_SIZE,
+                  application_name: str = "msa") -> AsyncEngine:
     """One engine per service, one pool: connections are kept, not made per request.
 
     The pool opens at most `pool_size` connections and keeps every one it opened: a

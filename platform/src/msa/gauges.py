@@ -47,8 +47,7 @@ def start_gauges(runtime: Runtime) -> None:
     if runtime.engine is not None:
         pool: Any = runtime.engine.sync_engine.pool
         DB_POOL_CHECKED_OUT.labels(name).set_function(pool.checkedout)
-        DB_POOL_SIZE.labels(name).set_function(
-            lambda: pool.size() + max(0, getattr(pool, "_max_overflow", 0)))
+        DB_POOL_SIZE.labels(name).set_function(pool.size)  # no overflow (msa.db)
     for sub in runtime.definition.consumers:
         DEAD_LETTERS.labels(name, sub.consumer_name(name))  # exported as 0 from the start
     spec = runtime.system.service(name)

@@ -32,6 +32,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from msa.errors import ConfigError
 
+DB_POOL_SIZE = 25  # connections a service's pool keeps (msa.db.create_engine: no overflow)
+
 PLACEHOLDERS = ("changeme", "change-me", "placeholder", "secret", "password", "xxx", "todo")
 
 
@@ -54,7 +56,7 @@ class ServiceSettings(BaseSettings):
     shutdown_grace: float = Field(default=10.0, gt=0, le=300)
     header_timeout: float = Field(default=10.0, gt=0, le=300)
     max_connections: int = Field(default=1000, ge=1, le=100_000)
-    db_pool_size: int = Field(default=25, ge=1, le=100)
+    db_pool_size: int = Field(default=DB_POOL_SIZE, ge=1, le=100)
     version: str = "0.1.0"
     git_sha: str = "unknown"
     faults: str = Field(default="", description="test-only fault points; refused in production")
