@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import httpx
 from fastapi import APIRouter, Depends, Request
+from opentelemetry.trace import StatusCode
 from sqlalchemy import text
 
 from msa import tracing
@@ -295,7 +296,7 @@ def test_spans_are_exported_to_an_otlp_http_collector():
         tracing.setup(service, otlp_endpoint=f"http://127.0.0.1:{server.server_port}")
         with tracing.span(service, "exported-span"):
             pass
-        assert tracing._providers[service].force_flush(10_000)
+        assert tracing.flush(service, 10_000)
         assert [path for path, _ in received] == ["/v1/traces"]
         assert b"exported-span" in received[0][1] and service.encode() in received[0][1]
     finally:
@@ -317,3 +318,40 @@ def test_sampling_decides_where_a_trace_starts_and_the_rest_follows():
         assert child.is_recording()
     names = {s["name"] for s in tracing.finished_spans("unsampled-svc")}
     assert names == {"a request whose caller records"}
+
+
+def test_a_span_records_what_went_wrong_and_nothing_after_it_ends():
+    service = f"errors-{uuid.uuid4().hex[:6]}"
+    tracing.setup(service)
+    try:
+        with tracing.span(service, "failing step", attributes={"step": 1}) as failing:
+            raise ValueError("no such book")
+    except ValueError:
+        pass
+    assert failing is not None and not failing.is_recording()
+    failing.set_attribute("late", True)  # ended: ignored, as the SDK does
+    failing.update_name("renamed")
+    (found,) = tracing.finished_spans(service)
+    assert found["name"] == "failing step" and found["status"] == "error"
+    assert found["attributes"] == {"step": 1}
+    recorded = tracing._ring[-1]
+    (event,) = recorded.events
+    assert event.name == "exception"
+    assert event.attributes["exception.type"] == "ValueError"
+    assert event.attributes["exception.message"] == "no such book"
+    assert recorded.status.description == "ValueError: no such book"
+    exported = recorded.readable()  # what an OTLP exporter is given
+    assert exported.name == "failing step" and exported.attributes == {"step": 1}
+    assert exported.resource.attributes["service.name"] == service
+    assert exported.parent is None and exported.context == recorded.context
+
+
+def test_a_status_set_ok_stays_ok():
+    service = f"ok-{uuid.uuid4().hex[:6]}"
+    tracing.setup(service)
+    with tracing.span(service, "settled") as current:
+        assert current is not None
+        current.set_status(StatusCode.OK)
+        current.set_status(StatusCode.ERROR, "too late")
+    assert tracing.finished_spans(service)[0]["status"] == "ok"
+    assert tracing._ring[-1].status.status_code is StatusCode.OK

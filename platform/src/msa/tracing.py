@@ -1,8 +1,11 @@
-"""Traces: one TracerProvider per service, W3C trace context across HTTP and NATS.
+"""Traces: one tracer per service, W3C trace context across HTTP and NATS.
 
 `setup(service, ...)` runs once when a service's app is built. Its spans carry
 `service.name`; in monolith mode every service in the process gets its own
-provider, so spans still say which service did the work. Finished spans go to
+tracer, so spans still say which service did the work. The tracer and its spans
+are the platform's own implementation of the OpenTelemetry API (`LeanTracer`,
+`RecordedSpan`: the SDK's span cost several times more per span, see
+docs/lean-checkout.md); context, propagation and export are OpenTelemetry's. Finished spans go to
 a bounded in-memory ring per process (served at `GET /internal/traces?trace_id=`)
 and, when an OTLP endpoint is configured and the exporter package is installed,
 to an OTLP/HTTP collector in batches.
@@ -20,17 +23,33 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import random
 import re
+import time
+import traceback
 from collections import deque
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from typing import Any
 
 from opentelemetry import context as otel_context
+from opentelemetry import trace
 from opentelemetry.propagate import extract, inject
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
-from opentelemetry.trace import Span, SpanKind, StatusCode, Tracer, get_current_span
+from opentelemetry.sdk.trace import Event, ReadableSpan, SpanProcessor
+from opentelemetry.sdk.trace.sampling import TraceIdRatioBased
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import (
+    Link,
+    NonRecordingSpan,
+    Span,
+    SpanContext,
+    SpanKind,
+    Status,
+    StatusCode,
+    TraceFlags,
+    Tracer,
+    get_current_span,
+)
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -38,27 +57,174 @@ from msa.problems import problem_response
 
 _log = logging.getLogger("msa.tracing")
 _TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
+_SCOPE = InstrumentationScope("msa")
+_UNSET = Status(StatusCode.UNSET)
+_SAMPLED = TraceFlags(TraceFlags.SAMPLED)
+_NOT_SAMPLED = TraceFlags(TraceFlags.DEFAULT)
 
-_ring: deque[ReadableSpan] = deque(maxlen=2048)
-_tracers: dict[str, Tracer] = {}
-_providers: dict[str, TracerProvider] = {}
+_ring: deque[RecordedSpan] = deque(maxlen=2048)
+_tracers: dict[str, LeanTracer] = {}
+_known: dict[str, LeanTracer] = {}
 
 
-class _RingProcessor(SpanProcessor):
-    """Keeps the last finished spans of this process in memory."""
+class RecordedSpan(Span):
+    """A sampled span: a plain record, kept in the ring when it ends.
 
-    def on_end(self, span: ReadableSpan) -> None:
-        _ring.append(span)
+    The OpenTelemetry SDK's span validates every attribute as it is set and takes a
+    lock for each change; in place, at a checkout's thirty-odd spans, that was about a
+    fifth of the system's CPU. Ours is a slotted record written by one task (a span is
+    not shared between threads here): attributes go into a dict as given (the platform
+    sets strings and numbers), and are cleaned only if the span is exported. It carries
+    the fields of the SDK's `ReadableSpan` that readers use (`context`, `parent`,
+    `name`, `kind`, `attributes`, `events`, `status`, `start_time`, `end_time`,
+    `resource`), and becomes one for an exporter.
+    """
+
+    __slots__ = ("_tracer", "attributes", "context", "end_time", "events", "kind", "name",
+                 "parent", "start_time", "status")
+
+    def __init__(self, tracer: LeanTracer, name: str, context: SpanContext,
+                 parent: SpanContext | None, kind: SpanKind,
+                 attributes: Mapping[str, Any] | None) -> None:
+        self.name = name
+        self.context = context
+        self.parent = parent
+        self.kind = kind
+        self.attributes: dict[str, Any] = dict(attributes) if attributes else {}
+        self.events: list[Event] = []
+        self.status = _UNSET
+        self.start_time = time.time_ns()
+        self.end_time: int | None = None
+        self._tracer = tracer
+
+    @property
+    def resource(self) -> Resource:
+        return self._tracer.resource
+
+    def get_span_context(self) -> SpanContext:
+        return self.context
+
+    def is_recording(self) -> bool:
+        return self.end_time is None
+
+    def set_attribute(self, key: str, value: Any) -> None:
+        if self.end_time is None:
+            self.attributes[key] = value
+
+    def set_attributes(self, attributes: Mapping[str, Any]) -> None:
+        if self.end_time is None:
+            self.attributes.update(attributes)
+
+    def update_name(self, name: str) -> None:
+        if self.end_time is None:
+            self.name = name
+
+    def add_event(self, name: str, attributes: Mapping[str, Any] | None = None,
+                  timestamp: int | None = None) -> None:
+        if self.end_time is None:
+            self.events.append(Event(name, dict(attributes or {}), timestamp or time.time_ns()))
+
+    def set_status(self, status: Status | StatusCode, description: str | None = None) -> None:
+        """As the SDK: OK is final, UNSET is ignored, a description only goes with ERROR."""
+        if self.end_time is not None or self.status.status_code is StatusCode.OK:
+            return
+        if isinstance(status, StatusCode):
+            status = Status(status, description)
+        if status.status_code is not StatusCode.UNSET:
+            self.status = status
+
+    def record_exception(self, exception: BaseException,
+                         attributes: Mapping[str, Any] | None = None,
+                         timestamp: int | None = None, escaped: bool = False) -> None:
+        kind = type(exception)
+        name = kind.__qualname__ if kind.__module__ in ("builtins", "") else \
+            f"{kind.__module__}.{kind.__qualname__}"
+        self.add_event("exception", {
+            "exception.type": name, "exception.message": str(exception),
+            "exception.stacktrace": "".join(traceback.format_exception(exception)),
+            "exception.escaped": str(escaped), **(attributes or {})}, timestamp)
+
+    def end(self, end_time: int | None = None) -> None:
+        if self.end_time is not None:
+            return
+        self.end_time = end_time or time.time_ns()
+        _ring.append(self)
+        if self._tracer.exporter is not None:
+            self._tracer.exporter.on_end(self.readable())
+
+    def readable(self) -> ReadableSpan:
+        """This span as the SDK's ReadableSpan (for an exporter), attributes cleaned."""
+        from opentelemetry.attributes import BoundedAttributes
+
+        return ReadableSpan(
+            name=self.name, context=self.context, parent=self.parent,
+            resource=self.resource, kind=self.kind, status=self.status,
+            attributes=BoundedAttributes(attributes=self.attributes, immutable=True),
+            events=tuple(self.events), start_time=self.start_time, end_time=self.end_time,
+            instrumentation_scope=_SCOPE)
+
+
+class LeanTracer(Tracer):
+    """One service's tracer: parent-based sampling, `RecordedSpan`s for sampled traces.
+
+    The decision is the SDK's `ParentBased(TraceIdRatioBased(ratio))` exactly: a span
+    follows its parent's sampled flag; a root is sampled when the low 64 bits of its
+    trace id fall under `ratio` of their range, so every service decides the same
+    for the same trace. An unsampled span is the API's NonRecordingSpan with fresh ids
+    and the flag clear, which the propagator passes on.
+    """
+
+    def __init__(self, resource: Resource, sample_ratio: float) -> None:
+        if not 0.0 <= sample_ratio <= 1.0:
+            raise ValueError("the trace sample ratio is between 0 and 1")
+        self.resource = resource
+        self.bound = TraceIdRatioBased.get_bound_for_rate(sample_ratio)
+        self.exporter: SpanProcessor | None = None
+
+    def start_span(self, name: str, context: otel_context.Context | None = None,
+                   kind: SpanKind = SpanKind.INTERNAL,
+                   attributes: Mapping[str, Any] | None = None,
+                   links: Sequence[Link] | None = None, start_time: int | None = None,
+                   record_exception: bool = True, set_status_on_exception: bool = True
+                   ) -> Span:
+        found = get_current_span(context).get_span_context()
+        span_id = random.getrandbits(64) or 1
+        parent: SpanContext | None = None
+        if found.is_valid:
+            parent, trace_id, state = found, found.trace_id, found.trace_state
+            sampled = found.trace_flags.sampled
+        else:
+            trace_id, state = random.getrandbits(128) or 1, None
+            sampled = trace_id & TraceIdRatioBased.TRACE_ID_LIMIT < self.bound
+        if not sampled:
+            return NonRecordingSpan(SpanContext(trace_id, span_id, False, _NOT_SAMPLED, state))
+        span = RecordedSpan(self, name, SpanContext(trace_id, span_id, False, _SAMPLED, state),
+                            parent, kind, attributes)
+        if start_time:
+            span.start_time = start_time
+        return span
+
+    @contextlib.contextmanager
+    def start_as_current_span(  # type: ignore[override]  # the API's own decorator is private
+            self, name: str, context: otel_context.Context | None = None,
+            kind: SpanKind = SpanKind.INTERNAL, attributes: Mapping[str, Any] | None = None,
+            links: Sequence[Link] | None = None, start_time: int | None = None,
+            record_exception: bool = True, set_status_on_exception: bool = True,
+            end_on_exit: bool = True) -> Iterator[Span]:
+        span = self.start_span(name, context, kind, attributes, start_time=start_time)
+        with trace.use_span(span, end_on_exit=end_on_exit, record_exception=record_exception,
+                            set_status_on_exception=set_status_on_exception) as current:
+            yield current
 
 
 def setup(service: str, *, version: str = "", instance: str = "", enabled: bool = True,
           buffer: int = 2048, otlp_endpoint: str = "", sample_ratio: float = 1.0) -> None:
-    """Give `service` a TracerProvider (once per process); `enabled=False` turns tracing off.
+    """Give `service` a tracer (once per process); `enabled=False` turns tracing off.
 
     Sampling is parent-based: a trace is recorded or not where it starts (with
     probability `sample_ratio`), and every service it reaches follows that
     decision, so a trace is whole or absent. An unrecorded span costs a few
-    microseconds; a recorded one with its attributes, about a hundred.
+    microseconds (its ids); a recorded one with its attributes, a few more.
     """
     global _ring
     if not enabled:
@@ -66,21 +232,18 @@ def setup(service: str, *, version: str = "", instance: str = "", enabled: bool 
         return
     if buffer > (_ring.maxlen or 0):
         _ring = deque(_ring, maxlen=buffer)
-    if service in _providers:
-        _tracers[service] = _providers[service].get_tracer("msa")
+    if service in _known:
+        _tracers[service] = _known[service]
         return
     resource = Resource.create({"service.name": service, "service.version": version,
                                 "service.instance.id": instance or service})
-    sampler = ParentBased(TraceIdRatioBased(sample_ratio))
-    provider = TracerProvider(resource=resource, sampler=sampler, shutdown_on_exit=False)
-    provider.add_span_processor(_RingProcessor())
+    tracer = LeanTracer(resource, sample_ratio)
     if otlp_endpoint:
-        _add_otlp(provider, otlp_endpoint)
-    _providers[service] = provider
-    _tracers[service] = provider.get_tracer("msa")
+        tracer.exporter = _otlp(otlp_endpoint)
+    _known[service] = _tracers[service] = tracer
 
 
-def _add_otlp(provider: TracerProvider, endpoint: str) -> None:
+def _otlp(endpoint: str) -> SpanProcessor | None:
     try:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # type: ignore[import-not-found,unused-ignore]
             OTLPSpanExporter,
@@ -88,12 +251,20 @@ def _add_otlp(provider: TracerProvider, endpoint: str) -> None:
     except ImportError:
         _log.warning("MSA_OTLP_ENDPOINT is set but opentelemetry-exporter-otlp-proto-http is "
                      "not installed; spans stay in memory only")
-        return
+        return None
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
     url = endpoint.rstrip("/")
     url = url if url.endswith("/v1/traces") else f"{url}/v1/traces"
-    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=url)))
+    return BatchSpanProcessor(OTLPSpanExporter(endpoint=url))
+
+
+def flush(service: str, timeout_ms: int = 30_000) -> bool:
+    """Send `service`'s spans waiting for the exporter now; False if they did not all go."""
+    tracer = _known.get(service)
+    if tracer is None or tracer.exporter is None:
+        return True
+    return tracer.exporter.force_flush(timeout_ms)
 
 
 def tracer_for(service: str) -> Tracer | None:
@@ -125,8 +296,8 @@ def span(service: str, name: str, *, kind: SpanKind = SpanKind.INTERNAL,
     if tracer is None:
         yield None
         return
-    with tracer.start_as_current_span(name, context=parent, kind=kind,
-                                      attributes=attributes) as current:
+    with trace.use_span(tracer.start_span(name, parent, kind, attributes),
+                        end_on_exit=True) as current:
         yield current
 
 
@@ -162,7 +333,7 @@ def finished_spans(service: str | None = None, trace_id: str | None = None,
     found = []
     for item in list(_ring):
         ctx = item.context
-        if ctx is None or (wanted is not None and ctx.trace_id != wanted):
+        if wanted is not None and ctx.trace_id != wanted:
             continue
         if service is not None and item.resource.attributes.get("service.name") != service:
             continue
@@ -170,10 +341,9 @@ def finished_spans(service: str | None = None, trace_id: str | None = None,
     return [_as_dict(item) for item in found[-limit:]]
 
 
-def _as_dict(item: ReadableSpan) -> dict[str, Any]:
+def _as_dict(item: RecordedSpan) -> dict[str, Any]:
     ctx = item.context
-    assert ctx is not None
-    start, end = item.start_time or 0, item.end_time or 0
+    start, end = item.start_time, item.end_time or 0
     return {
         "trace_id": format(ctx.trace_id, "032x"),
         "span_id": format(ctx.span_id, "016x"),
