@@ -31,7 +31,7 @@ def main() -> None:
         for line in sys.stdin:
             if line.strip() != "run":
                 break
-            found = _one_round(system, Profile(), warmup=first)
+            found = _one_round(system, Profile(), warmup=Profile.warmup if first else 0.0)
             first = False
             print(json.dumps({key: found.get(key) for key in KEPT}), flush=True)
     finally:

@@ -10,6 +10,11 @@ ends. Open loop (`rate`): operation i is due at start + i/rate whatever happened
 before, and its latency is measured from that intended time, so a stall shows in
 the latencies of everything it delayed (no coordinated omission).
 
+Warm-up (`warmup`: seconds): before `ready`, the closed loop runs that long at the
+job's `workers`, unmeasured, so that what a system does once in its life under a
+new load (its pools open connections, each new PostgreSQL backend loads its caches
+and learns the statements' types, plans get cached) is not counted per operation.
+
 Operations (`kind`):
 - `checkout-msa`: our public API through the gateway: add the book to the cart,
   then `POST /api/orders/checkout`, each with an Idempotency-Key;
@@ -132,8 +137,10 @@ async def run(job: dict[str, Any]) -> dict[str, Any]:
     http = Http(job["base_url"])
     try:
         operation = Operation(job, http)
-        if job.get("warmup"):
-            await asyncio.gather(*(operation.run(c) for c in customers[:8]))
+        workers = int(job.get("workers", 32))
+        if job.get("warmup"):  # seconds of the closed loop, not measured
+            warm_until = time.perf_counter() + float(job["warmup"])
+            await _closed_loop(operation.run, customers, workers, warm_until)
         print("ready", flush=True)
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
         latencies: list[float] = []
@@ -150,19 +157,24 @@ async def run(job: dict[str, Any]) -> dict[str, Any]:
         if job.get("rate"):
             await _open_loop(once, customers, float(job["rate"]), began, end)
         else:
-            async def worker(customer: dict[str, Any]) -> None:
-                while (now := time.perf_counter()) < end:
-                    await once(customer, now)
-
-            workers = int(job.get("workers", 32))
-            await asyncio.gather(*(worker(customers[i % len(customers)])
-                                   for i in range(workers)))
+            await _closed_loop(lambda customer: once(customer, time.perf_counter()),
+                               customers, workers, end)
         elapsed = time.perf_counter() - began
         return {"seconds": elapsed, "operations": len(latencies), "outcomes": outcomes,
                 "latencies_ms": [round(value, 3) for value in latencies],
                 "loadgen_cpu_seconds": _cpu() - cpu}
     finally:
         await http.transport.aclose()
+
+
+async def _closed_loop(once: Any, customers: list[dict[str, Any]], workers: int,
+                       end: float) -> None:
+    """`workers` customers, each starting its next operation when its last one ends."""
+    async def worker(customer: dict[str, Any]) -> None:
+        while time.perf_counter() < end:
+            await once(customer)
+
+    await asyncio.gather(*(worker(customers[i % len(customers)]) for i in range(workers)))
 
 
 async def _open_loop(once: Any, customers: list[dict[str, Any]], rate: float, began: float,

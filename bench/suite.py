@@ -47,7 +47,7 @@ class Profile:
     def of(cls, quick: bool) -> Profile:
         if quick:
             return cls("quick", checkout.Profile(rounds=1, closed_seconds=2, open_seconds=2,
-                                                 hot_seconds=1.5, workers=8, warmup=False),
+                                                 hot_seconds=1.5, workers=8, warmup=0.0),
                        customers=8, seconds=1.5, rounds=1, cold_starts=1, events=150)
         return cls("full", checkout.Profile(), customers=64, seconds=6, rounds=3,
                    cold_starts=3, events=1000)

@@ -17,6 +17,7 @@ import asyncio
 import time
 
 from bench.drive import drive
+from bench.figures.checkout import Profile
 from bench.measure import TICK, cpu_seconds, ticks, tree
 from bench.ours import OurSystem
 
@@ -55,7 +56,8 @@ def main(argv: list[str] | None = None) -> None:
     system = OurSystem(args.mode, customers=64)
     system.start()
     try:
-        drive({**system.job(), "seconds": 4, "workers": 32, "warmup": True}, system.roots)
+        drive({**system.job(), "seconds": 1, "workers": 32, "warmup": Profile.warmup},
+              system.roots)
         time.sleep(2)  # the warm-up's events and sagas settle
         start = _reading(system)
         time.sleep(args.idle)

@@ -12,6 +12,8 @@ from typing import Any
 from bench.drive import drive
 from bench.stats import percentile, ratio, spread
 
+WARMUP_SECONDS = 3.0
+
 
 def run(targets: list[Any], rounds: int, seconds: float, workers: int = 32) -> dict[str, Any]:
     measured: list[dict[str, Any]] = []
@@ -21,7 +23,7 @@ def run(targets: list[Any], rounds: int, seconds: float, workers: int = 32) -> d
             job = {"kind": "get", "base_url": target.base_url, "success": "200",
                    "paths": [f"/api/books/{book['id']}/page" for book in target.books]}
             closed = drive({**job, "seconds": seconds, "workers": workers,
-                            "warmup": number == 0}, target.roots)
+                            "warmup": WARMUP_SECONDS if number == 0 else 0}, target.roots)
             rate = max(1.0, closed["per_second"] / 2)
             opened = drive({**job, "seconds": seconds, "rate": rate}, target.roots)
             this[target.name] = {

@@ -42,7 +42,7 @@ class Profile:
     open_seconds: float = 8.0
     hot_seconds: float = 5.0
     workers: int = 32
-    warmup: bool = True  # a few checkouts before the first round's closed loop
+    warmup: float = 5.0  # seconds of unmeasured closed loop before the first round (loadgen)
 
 
 def run(targets: list[Target], failed: dict[str, str], profile: Profile,
@@ -54,7 +54,7 @@ def run(targets: list[Target], failed: dict[str, str], profile: Profile,
         for target in targets:
             progress(f"checkout round {number + 1} of {profile.rounds}: {target.name}")
             this[target.name] = _one_round(target, profile,
-                                           warmup=profile.warmup and number == 0)
+                                           warmup=profile.warmup if number == 0 else 0.0)
         for target in targets:  # the one-hot variant, reported apart
             hot = _closed(target, {**target.job(), "books": target.books[:1], "seconds":
                                    profile.hot_seconds, "workers": profile.workers})
@@ -92,7 +92,7 @@ def run(targets: list[Target], failed: dict[str, str], profile: Profile,
             "profile": profile.__dict__}
 
 
-def _one_round(target: Target, profile: Profile, warmup: bool) -> dict[str, Any]:
+def _one_round(target: Target, profile: Profile, warmup: float) -> dict[str, Any]:
     counters = getattr(target, "database_counters", None)
     before = asyncio.run(counters()) if counters else None
     closed = _closed(target, {**target.job(), "seconds": profile.closed_seconds,
