@@ -24,12 +24,21 @@ def ranged(found: dict[str, Any] | None, digits: int = 3) -> str:
             f"{number(found['max'], digits)})")
 
 
+def _warmup(profile: dict[str, Any]) -> str:
+    seconds = float(profile.get("warmup") or 0)  # older results: True (8 checkouts)
+    if seconds <= 0 or profile.get("warmup") is True:
+        return ""
+    return (f"Before the first round, each system runs the same closed loop for {seconds:g} s, "
+            "unmeasured (pools open their connections, caches and plans warm). ")
+
+
 def checkout_section(figure: dict[str, Any], pictures: dict[str, str]) -> list[str]:
     profile = figure["profile"]
     lines = [
         "## 1. Checkout, five ways, the same work", "",
-        f"Closed loop with {profile['workers']} customers for {profile['closed_seconds']:g} s "
-        f"(saturation), then open loop at half that rate for {profile['open_seconds']:g} s "
+        f"{_warmup(profile)}Closed loop with {profile['workers']} customers for "
+        f"{profile['closed_seconds']:g} s (saturation), then open loop at half that rate "
+        f"for {profile['open_seconds']:g} s "
         f"(latency from the intended send time); {profile['rounds']} interleaved round(s); "
         f"books drawn {figure['books_drawn']}. CPU is every process of the system "
         "(services or peer process, all PostgreSQL backends, NATS, Temporal's server) "
