@@ -25,8 +25,8 @@ def ranged(found: dict[str, Any] | None, digits: int = 3) -> str:
 
 
 def _warmup(profile: dict[str, Any]) -> str:
-    seconds = float(profile.get("warmup") or 0)  # older results: True (8 checkouts)
-    if seconds <= 0 or profile.get("warmup") is True:
+    seconds = profile.get("warmup")
+    if isinstance(seconds, bool) or not seconds:  # older results: True meant 8 checkouts
         return ""
     return (f"Before the first round, each system runs the same closed loop for {seconds:g} s, "
             "unmeasured (pools open their connections, caches and plans warm). ")

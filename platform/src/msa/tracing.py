@@ -33,6 +33,7 @@ from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.propagate import extract, inject
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan, SpanProcessor
@@ -154,8 +155,6 @@ class RecordedSpan(Span):
 
     def readable(self) -> ReadableSpan:
         """This span as the SDK's ReadableSpan (for an exporter), attributes cleaned."""
-        from opentelemetry.attributes import BoundedAttributes
-
         return ReadableSpan(
             name=self.name, context=self.context, parent=self.parent,
             resource=self.resource, kind=self.kind, status=self.status,
@@ -296,8 +295,8 @@ def span(service: str, name: str, *, kind: SpanKind = SpanKind.INTERNAL,
     if tracer is None:
         yield None
         return
-    with trace.use_span(tracer.start_span(name, parent, kind, attributes),
-                        end_on_exit=True) as current:
+    with tracer.start_as_current_span(name, context=parent, kind=kind,
+                                      attributes=attributes) as current:
         yield current
 
 
